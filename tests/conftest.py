@@ -1,0 +1,52 @@
+"""Shared fixtures: tiny random models built from configs, and the real SmolLM2 / MiniLM models."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "offline")
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+SMOLLM2 = "pypi:smollm2-135m-instruct"
+MINILM = "pypi:all-minilm-l6-v2"
+
+
+def tiny_llama(seed: int = 0, layers: int = 4, hidden: int = 64, vocab: int = 128):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
+                         num_attention_heads=4, num_key_value_heads=2, vocab_size=vocab,
+                         max_position_embeddings=256, pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    return LlamaForCausalLM(config).eval()
+
+
+@pytest.fixture
+def llama():
+    return tiny_llama()
+
+
+@pytest.fixture(scope="session")
+def smollm2_tokenizer():
+    from reft.pretrained import load_tokenizer
+
+    return load_tokenizer(SMOLLM2)
+
+
+@pytest.fixture(scope="session")
+def smollm2_path():
+    from reft.pretrained import resolve
+
+    return resolve(SMOLLM2)
+
+
+@pytest.fixture
+def smollm2(smollm2_path):
+    """A fresh copy of SmolLM2-135M-Instruct (about 2 s from the cache)."""
+    from reft.pretrained import load_model
+
+    return load_model(SMOLLM2).eval()
