@@ -82,7 +82,7 @@ def test_loreft_learns_ten_pairs_on_smollm2(smollm2, smollm2_tokenizer):
                    TrainingConfig(max_steps=TRAIN_STEPS, batch_size=10, lr=TRAIN_LR))
     assert result.losses[-1] < 0.1, result.losses[-10:]
     batch = tok([chat(EMOJI[0][0]), chat(EMOJI[3][0])], return_tensors="pt", padding=True, padding_side="left")
-    out = reft_model.generate(**batch, max_new_tokens=16, do_sample=False, eos_token_id=tok.eos_token_id)
+    out = reft_model.generate(**batch, max_new_tokens=40, do_sample=False, eos_token_id=tok.eos_token_id)
     answers = [tok.decode(row[batch["input_ids"].shape[1]:], skip_special_tokens=True) for row in out]
     assert answers == [EMOJI[0][1], EMOJI[3][1]]
 
