@@ -37,13 +37,15 @@ def generate_with_prompt_interventions(reft_model: ReftModel, input_ids: torch.T
                          "step; ReFT generation intervenes on the prompt through the KV cache")
     if attention_mask is None:
         attention_mask = torch.ones_like(input_ids)
-    calls = 0
+    calls, hooks = 0, []
 
     def on_backbone_call(module, args, kwargs):
         nonlocal calls
         calls += 1
         if calls > 1:  # decoding steps: only the cached prompt carries the intervention
             reft_model._active = None
+            for handle in hooks:  # so decoding pays nothing for the block hooks
+                handle.remove()
             return
         mask = _prefill_mask(args, kwargs)
         if intervention_locations is None:
@@ -54,7 +56,8 @@ def generate_with_prompt_interventions(reft_model: ReftModel, input_ids: torch.T
 
     handle = base_backbone(reft_model.model).register_forward_pre_hook(on_backbone_call, with_kwargs=True)
     try:
-        with reft_model.hooked():
+        with reft_model.hooked() as handles:
+            hooks.extend(handles)
             return reft_model.model.generate(input_ids=input_ids, attention_mask=attention_mask,
                                              **generate_kwargs)
     finally:

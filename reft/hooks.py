@@ -5,6 +5,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
+from torch.utils.hooks import RemovableHandle
+
 import torch
 from torch import nn
 
@@ -30,13 +32,16 @@ def _edit_output_in_place(edit: OutputEdit):
 
 
 @contextmanager
-def output_hooks(edits: list[tuple[nn.Module, OutputEdit]]) -> Iterator[None]:
-    """Install ``edit(hidden_states)`` after each module's forward; remove every handle on exit."""
+def output_hooks(edits: list[tuple[nn.Module, OutputEdit]]) -> Iterator[list[RemovableHandle]]:
+    """Install ``edit(hidden_states)`` after each module's forward; remove every handle on exit.
+
+    Yields the handles, so a caller may remove them early (removing twice is harmless).
+    """
     handles = []
     try:
         for module, edit in edits:
             handles.append(module.register_forward_hook(_edit_output_in_place(edit)))
-        yield
+        yield handles
     finally:
         for handle in handles:
             handle.remove()

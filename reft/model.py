@@ -100,10 +100,10 @@ class ReftModel(nn.Module):
         return edit
 
     @contextmanager
-    def hooked(self) -> Iterator[None]:
+    def hooked(self) -> Iterator[list]:
         """Install the intervention hooks (inactive until ``_active`` is set); always removed."""
-        with output_hooks([(block, self._edit(key, group)) for block, key, group in self._targets]):
-            yield
+        with output_hooks([(block, self._edit(key, group)) for block, key, group in self._targets]) as handles:
+            yield handles
 
     @contextmanager
     def intervening(self, locations: torch.Tensor) -> Iterator[None]:

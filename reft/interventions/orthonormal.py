@@ -9,13 +9,14 @@ O(d²) memory (4 GiB at LLaMA-7B shape) plus a recomputation on every access.
 Here R is a plain fp32 parameter (O(d·r) state) optimised as a point on the Stiefel manifold:
 
 * **gradient**: the Euclidean gradient G is projected onto the tangent space at R,
-  G ← G − sym(G Rᵀ) R with sym(A) = (A + Aᵀ)/2 (done by an identity op's backward);
+  G ← G − sym(G Rᵀ) R with sym(A) = (A + Aᵀ)/2 (a post-accumulate-grad hook on R);
 * **retraction**: after an update R is mapped back by a sign-fixed QR decomposition,
   Rᵀ = Q S, R ← (Q · sign(diag S))ᵀ, which is the identity on matrices already orthonormal.
 
 The retraction is lazy: it runs on the first use after the parameter changed (detected with the
 tensor's version counter), so it works with any optimizer, any training loop, weight decay, and
-``load_state_dict``, and costs one small QR per optimizer step. The initial R is drawn exactly as
+``load_state_dict``, and costs one small QR per optimizer step. A loaded R already orthonormal to
+fp32 precision is kept bit for bit, so save → load reproduces logits exactly. The initial R is drawn exactly as
 pyreft draws it (``torch.nn.init.orthogonal_`` on a d×r matrix). The optimisation trajectory is not
 bit-identical to pyreft's (whose coordinates depend on its random ``base``); the function class,
 init distribution and forward are the same.
@@ -27,22 +28,17 @@ import torch
 from torch import nn
 
 
-TOLERANCE = 1e-6  # max |R Rᵀ − I| accepted without a retraction (fp32 QR itself lands near 1e-7)
+TOLERANCE = 1e-6  # max |R Rᵀ − I| a loaded R may have and be kept as is (fp32 QR lands near 1e-7)
 
 
-class _TangentProjection(torch.autograd.Function):
-    """Identity in the forward pass; projects the gradient onto the Stiefel tangent space at R."""
-
-    @staticmethod
-    def forward(ctx, rotation: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(rotation)
-        return rotation.view_as(rotation)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        (rotation,) = ctx.saved_tensors
+def _project_to_tangent(rotation: torch.Tensor) -> None:
+    """G ← G − sym(G Rᵀ) R, in place on R's accumulated gradient (linear, so safe to repeat)."""
+    grad = rotation.grad
+    if grad is None:
+        return
+    with torch.no_grad():
         gr = grad @ rotation.T
-        return grad - 0.5 * (gr + gr.T) @ rotation
+        grad.sub_(0.5 * (gr + gr.T) @ rotation)
 
 
 def orthonormalize_rows(matrix: torch.Tensor) -> torch.Tensor:
@@ -61,27 +57,27 @@ class OrthonormalRows(nn.Module):
         columns = torch.empty(dim, rank)
         nn.init.orthogonal_(columns)  # pyreft: LowRankRotateLayer weight P (d×r); R = Pᵀ
         self.weight = nn.Parameter(columns.T.contiguous())
-        self._synced_version = -1
+        self.weight.register_post_accumulate_grad_hook(_project_to_tangent)
+        self._synced_version = self.weight._version
         self.register_state_dict_pre_hook(lambda module, *args: module.retract())
 
     @torch.no_grad()
     def retract(self) -> None:
-        """Map R back onto the manifold if it changed and left it.
-
-        A matrix already orthonormal to fp32 precision (fresh init, a loaded checkpoint) is kept
-        bit-for-bit, so save → load reproduces logits exactly.
-        """
-        if self.weight._version == self._synced_version:
-            return
-        eye = torch.eye(self.weight.shape[0], device=self.weight.device)
-        if (self.weight @ self.weight.T - eye).abs().max() > TOLERANCE:
+        """Map R back onto the manifold if it changed since the last retraction."""
+        if self.weight._version != self._synced_version:
             self.weight.copy_(orthonormalize_rows(self.weight))
-        self._synced_version = self.weight._version
+            self._synced_version = self.weight._version
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        with torch.no_grad():
+            eye = torch.eye(self.weight.shape[0], device=self.weight.device)
+            if (self.weight @ self.weight.T - eye).abs().max() <= TOLERANCE:
+                self._synced_version = self.weight._version  # keep the saved R bit for bit
+        self.retract()
 
     def forward(self) -> torch.Tensor:
         self.retract()
-        if torch.is_grad_enabled() and self.weight.requires_grad:
-            return _TangentProjection.apply(self.weight)
         return self.weight
 
     def orthonormality_error(self) -> float:
