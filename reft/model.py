@@ -124,6 +124,9 @@ class ReftModel(nn.Module):
             attention_mask = torch.ones(reference.shape[:2], dtype=torch.long, device=reference.device)
         if intervention_locations is None:
             intervention_locations = self.locations(attention_mask, prompt_lengths)
+        if self.training and getattr(self.model, "is_gradient_checkpointing", False):
+            raise NotImplementedError("gradient checkpointing recomputes blocks in the backward pass, after "
+                                      "the intervention hooks are gone; disable it for ReFT training")
         with self.intervening(intervention_locations):
             return self.model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
 

@@ -140,3 +140,10 @@ def test_layer_validation(llama):
         get_reft_model(llama, ReftConfig(layers=[7]))
     with pytest.raises(ValueError, match="unknown intervention"):
         ReftConfig(intervention="lora")
+
+
+def test_gradient_checkpointing_is_refused_not_silently_wrong(llama):
+    llama.gradient_checkpointing_enable()
+    reft_model = get_reft_model(llama, ReftConfig(rank=2)).train()
+    with pytest.raises(NotImplementedError, match="gradient checkpointing"):
+        reft_model(input_ids=torch.tensor([[1, 2, 3]]))
