@@ -122,11 +122,11 @@ def test_bf16_weights_with_fp32_rotation():
     assert module32(torch.randn(4, D, dtype=torch.bfloat16)).dtype == torch.bfloat16
 
 
-def _adamw_steps(module, steps: int, weight_decay: float, all_in_decay: bool) -> None:
+def _adamw_steps(module, steps: int, weight_decay: float, all_in_decay: bool, fused: bool = False) -> None:
     groups = ([{"params": list(module.parameters()), "weight_decay": weight_decay}] if all_in_decay
               else parameter_groups(torch.nn.ModuleDict({"interventions": torch.nn.ModuleDict({"x": module})}),
                                     weight_decay))
-    optimizer = torch.optim.AdamW(groups, lr=1e-2)
+    optimizer = torch.optim.AdamW(groups, lr=1e-2, fused=fused)
     target = torch.randn(32, D)
     h = torch.randn(32, D)
     for _ in range(steps):
@@ -136,12 +136,17 @@ def _adamw_steps(module, steps: int, weight_decay: float, all_in_decay: bool) ->
         optimizer.zero_grad()
 
 
+@pytest.mark.parametrize("fused", [False, True], ids=["foreach", "fused"])
 @pytest.mark.parametrize("name", ["loreft", "orthdireft", "consreft", "lobireft"])
-def test_rotation_stays_orthonormal_under_adamw_weight_decay(name):
-    """pyreft: one AdamW step with wd collapses R to exactly 0. Here even wd on R is harmless."""
+def test_rotation_stays_orthonormal_under_adamw_weight_decay(name, fused):
+    """pyreft: one AdamW step with wd collapses R to exactly 0. Here even wd on R is harmless.
+
+    Fused AdamW updates parameters without bumping their version counter; the optimizer hook
+    must still retract."""
     module = make(name).train()
     before = module.rotation.weight.detach().clone()
-    _adamw_steps(module, 1000, weight_decay=0.1, all_in_decay=True)
+    _adamw_steps(module, 1000, weight_decay=0.1, all_in_decay=True, fused=fused)
+    assert (module.rotation.weight @ module.rotation.weight.T - torch.eye(R)).abs().max() <= 1e-5
     assert module.rotation.orthonormality_error() <= 1e-5
     assert (module.rotation.weight - before).abs().max() > 0.05, "R actually moved"
 
@@ -157,7 +162,7 @@ def test_rotation_stays_orthonormal_after_save_load_and_more_training(tmp_path):
     h = torch.randn(8, D)
     torch.testing.assert_close(loaded.eval()(h), module.eval()(h))
     assert loaded.rotation.orthonormality_error() <= 1e-5
-    _adamw_steps(loaded.train(), 300, weight_decay=0.05, all_in_decay=True)
+    _adamw_steps(loaded.train(), 300, weight_decay=0.05, all_in_decay=True, fused=True)
     assert loaded.rotation.orthonormality_error() <= 1e-5
 
 

@@ -13,10 +13,11 @@ Here R is a plain fp32 parameter (O(d·r) state) optimised as a point on the Sti
 * **retraction**: after an update R is mapped back by a sign-fixed QR decomposition,
   Rᵀ = Q S, R ← (Q · sign(diag S))ᵀ, which is the identity on matrices already orthonormal.
 
-The retraction is lazy: it runs on the first use after the parameter changed (detected with the
-tensor's version counter), so it works with any optimizer, any training loop, weight decay, and
-``load_state_dict``, and costs one small QR per optimizer step. A loaded R already orthonormal to
-fp32 precision is kept bit for bit, so save → load reproduces logits exactly. The initial R is drawn exactly as
+The retraction runs after every optimizer step (a global ``torch.optim`` step hook, so any
+optimizer and any training loop, fused kernels included) and, as a fallback, on first use after
+anything else changed R (``load_state_dict``, a manual edit; detected with the version counter).
+It costs one small QR per optimizer step. A loaded R already orthonormal to fp32 precision is kept
+bit for bit, so save → load reproduces logits exactly. The initial R is drawn exactly as
 pyreft draws it (``torch.nn.init.orthogonal_`` on a d×r matrix). The optimisation trajectory is not
 bit-identical to pyreft's (whose coordinates depend on its random ``base``); the function class,
 init distribution and forward are the same.
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 
 TOLERANCE = 1e-6  # max |R Rᵀ − I| a loaded R may have and be kept as is (fp32 QR lands near 1e-7)
@@ -49,6 +51,28 @@ def orthonormalize_rows(matrix: torch.Tensor) -> torch.Tensor:
     return (q * signs).T
 
 
+def _retract_(weight: torch.Tensor) -> None:
+    """Retract in place and remember the version the manifold point was written at."""
+    with torch.no_grad():
+        weight.copy_(orthonormalize_rows(weight))
+    weight._reft_synced_version = weight._version
+
+
+def _retract_after_optimizer_step(optimizer, args, kwargs) -> None:
+    """Global optimizer hook: every R an optimizer just updated goes back onto the manifold.
+
+    Needed because fused optimizers (``AdamW(fused=True)``) update parameters without bumping
+    their version counters, so a version check alone would miss the update.
+    """
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            if getattr(param, "_reft_orthonormal", False):
+                _retract_(param)
+
+
+register_optimizer_step_post_hook(_retract_after_optimizer_step)
+
+
 class OrthonormalRows(nn.Module):
     """Holds R (r×d, fp32, orthonormal rows); ``module()`` returns it ready for use in a forward."""
 
@@ -57,24 +81,25 @@ class OrthonormalRows(nn.Module):
         columns = torch.empty(dim, rank)
         nn.init.orthogonal_(columns)  # pyreft: LowRankRotateLayer weight P (d×r); R = Pᵀ
         self.weight = nn.Parameter(columns.T.contiguous())
+        self.weight._reft_orthonormal = True
+        self.weight._reft_synced_version = self.weight._version
         self.weight.register_post_accumulate_grad_hook(_project_to_tangent)
-        self._synced_version = self.weight._version
         self.register_state_dict_pre_hook(lambda module, *args: module.retract())
 
-    @torch.no_grad()
     def retract(self) -> None:
-        """Map R back onto the manifold if it changed since the last retraction."""
-        if self.weight._version != self._synced_version:
-            self.weight.copy_(orthonormalize_rows(self.weight))
-            self._synced_version = self.weight._version
-
-    def _load_from_state_dict(self, *args, **kwargs) -> None:
-        super()._load_from_state_dict(*args, **kwargs)
+        """Bring R back onto the manifold if something other than an optimizer step changed it
+        (``load_state_dict``, a manual edit). A matrix still orthonormal to fp32 precision, such as a
+        saved checkpoint, is kept bit for bit, so save → load reproduces logits exactly."""
+        weight = self.weight
+        if weight._version == getattr(weight, "_reft_synced_version", -1):
+            return
         with torch.no_grad():
-            eye = torch.eye(self.weight.shape[0], device=self.weight.device)
-            if (self.weight @ self.weight.T - eye).abs().max() <= TOLERANCE:
-                self._synced_version = self.weight._version  # keep the saved R bit for bit
-        self.retract()
+            eye = torch.eye(weight.shape[0], device=weight.device)
+            off_manifold = (weight @ weight.T - eye).abs().max() > TOLERANCE
+        if off_manifold:
+            _retract_(weight)
+        else:
+            weight._reft_synced_version = weight._version
 
     def forward(self) -> torch.Tensor:
         self.retract()
