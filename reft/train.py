@@ -19,7 +19,7 @@ import json
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -237,7 +237,3 @@ def train(model: nn.Module, dataset: Dataset, collate: Callable, config: Trainin
                 break
     model.eval()
     return TrainResult(step, losses, time.perf_counter() - start, resumed_from)
-
-
-def config_dict(config: TrainingConfig) -> dict:
-    return asdict(config)

@@ -9,7 +9,6 @@ from torch import nn
 
 from reft import ReftConfig, get_reft_model
 from reft.architectures import ARCHITECTURES, block_modules
-from reft.hooks import output_hooks
 
 from conftest import tiny_llama
 
