@@ -54,16 +54,18 @@ def atomic_save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], meta
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
-def reft_state_dict(reft_model: nn.Module) -> dict[str, torch.Tensor]:
+def reft_state_dict(reft_model: nn.Module, base_parameters: bool = True) -> dict[str, torch.Tensor]:
     state = dict(reft_model.interventions.state_dict())
-    for name, param in reft_model.trainable_base_parameters().items():
-        state[BASE_PREFIX + name] = param
+    if base_parameters:
+        for name, param in reft_model.trainable_base_parameters().items():
+            state[BASE_PREFIX + name] = param
     return state
 
 
-def save_reft_model(reft_model: nn.Module, directory: str | Path, **metadata) -> None:
+def save_reft_model(reft_model: nn.Module, directory: str | Path, base_parameters: bool = True,
+                    **metadata) -> None:
     directory = Path(directory)
-    state = reft_state_dict(reft_model)
+    state = reft_state_dict(reft_model, base_parameters)
     base = reft_model.model
     config = {
         "reft_version": __version__,
@@ -84,12 +86,13 @@ def read_reft_config(directory: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
-def load_reft_model(model: nn.Module, directory: str | Path):
+def load_reft_model(model: nn.Module, directory: str | Path, freeze_base: bool = True):
     """Attach the saved interventions (and unfrozen base parameters) to ``model``."""
     from .model import ReftModel
 
     saved = read_reft_config(directory)
-    reft_model = ReftModel(model, ReftConfig.from_dict(saved["config"], source=str(directory)))
+    reft_model = ReftModel(model, ReftConfig.from_dict(saved["config"], source=str(directory)),
+                           freeze_base=freeze_base)
     weights = Path(directory) / WEIGHTS_NAME
     if not weights.is_file():
         raise FileNotFoundError(f"{weights} not found")

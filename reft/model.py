@@ -36,6 +36,12 @@ def model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+def _activation_checkpointing(model: nn.Module) -> bool:
+    """transformers 5 renamed ``is_gradient_checkpointing`` (deprecated) to ``is_activation_checkpointing``."""
+    flag = getattr(model, "is_activation_checkpointing", None)
+    return bool(flag if flag is not None else getattr(model, "is_gradient_checkpointing", False))
+
+
 class ReftModel(nn.Module):
     """Frozen base model + interventions. Construct with ``get_reft_model(model, config)``.
 
@@ -43,7 +49,7 @@ class ReftModel(nn.Module):
     (pyvene's toggled only the base model).
     """
 
-    def __init__(self, model: nn.Module, config: ReftConfig) -> None:
+    def __init__(self, model: nn.Module, config: ReftConfig, freeze_base: bool = True) -> None:
         super().__init__()
         self.model = model
         self.config = config
@@ -51,8 +57,9 @@ class ReftModel(nn.Module):
         blocks = block_modules(model, config.layer_module)
         self.layers = config.layer_indices(len(blocks))
         self.groups = self.spec.group_names(config.tied)
-        for param in model.parameters():
-            param.requires_grad_(False)
+        if freeze_base:  # pyreft's disable_model_grads; False keeps e.g. LoRA weights trainable
+            for param in model.parameters():
+                param.requires_grad_(False)
         self.interventions = nn.ModuleDict()
         self._targets: list[tuple[nn.Module, str, int]] = []  # (block, intervention key, group)
         cls = intervention_class(config.intervention)
@@ -124,7 +131,7 @@ class ReftModel(nn.Module):
             attention_mask = torch.ones(reference.shape[:2], dtype=torch.long, device=reference.device)
         if intervention_locations is None:
             intervention_locations = self.locations(attention_mask, prompt_lengths)
-        if self.training and getattr(self.model, "is_gradient_checkpointing", False):
+        if self.training and _activation_checkpointing(self.model):
             raise NotImplementedError("gradient checkpointing recomputes blocks in the backward pass, after "
                                       "the intervention hooks are gone; disable it for ReFT training")
         with self.intervening(intervention_locations):
@@ -167,21 +174,22 @@ class ReftModel(nn.Module):
         return text
 
     # ----------------------------------------------------------------- save / load
-    def save_pretrained(self, directory: str, **metadata) -> None:
+    def save_pretrained(self, directory: str, base_parameters: bool = True, **metadata) -> None:
+        """Interventions plus (unless ``base_parameters=False``) the unfrozen base parameters."""
         from .io import save_reft_model
 
-        save_reft_model(self, directory, **metadata)
+        save_reft_model(self, directory, base_parameters=base_parameters, **metadata)
 
     @classmethod
-    def from_pretrained(cls, model: nn.Module, directory: str) -> "ReftModel":
+    def from_pretrained(cls, model: nn.Module, directory: str, freeze_base: bool = True) -> "ReftModel":
         from .io import load_reft_model
 
-        return load_reft_model(model, directory)
+        return load_reft_model(model, directory, freeze_base=freeze_base)
 
 
-def get_reft_model(model: nn.Module, config: ReftConfig) -> ReftModel:
+def get_reft_model(model: nn.Module, config: ReftConfig, freeze_base: bool = True) -> ReftModel:
     """Freeze ``model`` and attach the interventions ``config`` describes (pyreft's entry point)."""
-    return ReftModel(model, config)
+    return ReftModel(model, config, freeze_base=freeze_base)
 
 
 def base_backbone(model: nn.Module) -> nn.Module:

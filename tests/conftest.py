@@ -25,6 +25,19 @@ def tiny_llama(seed: int = 0, layers: int = 4, hidden: int = 64, vocab: int = 12
     return LlamaForCausalLM(config).eval()
 
 
+def toy_dataset(n: int = 12):
+    """Random-token prompts with short fixed-vocabulary responses (ids 7..11, 9, eos 2)."""
+    from reft.data import TokenizedExample
+
+    generator = torch.Generator().manual_seed(0)
+    examples = []
+    for i in range(n):
+        prompt = torch.randint(3, 128, (4 + i % 3,), generator=generator).tolist()
+        response = [7 + i % 5, 9, 2]
+        examples.append(TokenizedExample(prompt + response, [-100] * len(prompt) + response, len(prompt)))
+    return examples
+
+
 @pytest.fixture
 def llama():
     return tiny_llama()

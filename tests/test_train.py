@@ -9,22 +9,12 @@ from reft import ReftConfig, get_reft_model
 from reft.data import SupervisedCollator, SupervisedDataset, TokenizedExample
 from reft.train import TrainingConfig, lr_lambda, set_seed, train
 
-from conftest import tiny_llama
+from conftest import tiny_llama, toy_dataset
 
 
 def test_linear_schedule_with_warmup():
     f = lr_lambda("linear", warmup=2, total=10)
     assert [f(s) for s in (0, 1, 2, 6, 10)] == [0.0, 0.5, 1.0, 0.5, 0.0]
-
-
-def toy_dataset(n: int = 12) -> list[TokenizedExample]:
-    generator = torch.Generator().manual_seed(0)
-    examples = []
-    for i in range(n):
-        prompt = torch.randint(3, 128, (4 + i % 3,), generator=generator).tolist()
-        response = [7 + i % 5, 9, 2]
-        examples.append(TokenizedExample(prompt + response, [-100] * len(prompt) + response, len(prompt)))
-    return examples
 
 
 def run(tmp_path, stop_at: int | None = None, **overrides):
