@@ -15,6 +15,7 @@ from .full import FullFinetuning
 from .params import ParamCount, count_parameters
 from .peft_methods import AnyPeftMethod, PeftMethod
 from .reft_method import ReftLoraMethod, ReftMethod
+from .untrained import Untrained
 from .registry import (METHODS, Method, build_method, get_method, load_method, read_method_spec,
                        register_method, save_method)
 
@@ -34,6 +35,7 @@ register_method("peft", AnyPeftMethod())
 register_method("adapter_series", BottleneckMethod("series"))
 register_method("adapter_parallel", BottleneckMethod("parallel"))
 register_method("full", FullFinetuning())
+register_method("none", Untrained())
 
 __all__ = ["METHODS", "Method", "register_method", "get_method", "build_method", "save_method",
            "load_method", "read_method_spec", "count_parameters", "ParamCount", "BottleneckConfig",

@@ -3,15 +3,21 @@
     make bench                      # or: python benchmarks/speed.py [--rounds 7] [--out results/perf]
 
 Model: LLaMA-shaped, random weights (d=512, 8 layers, 8 heads, MLP 1376, vocab 32000, fp32).
-Methods, each timed as one full training step (forward, loss, backward, optimizer step):
+Methods, each timed as one full training step (forward, loss, backward, optimizer step), each
+built by the method registry (``baselines``) and stepped exactly as the shared training loop does:
 
 * ``floor``: the frozen model's forward + backward to the activations (embedding output made to
   require grad), no interventions and no optimizer: what any method touching layer 0 must pay;
-* ``loreft``: LoReFT rank 8 on all layers at f7+l7, untied (16 interventions);
-* ``lora``: peft LoRA as the paper's baseline (LLM-Adapters): r=32, α=64, dropout 0.05, on the
-  q, k, v, up and down projections, trained by the same optimizer and parameter grouping;
-* ``lora_nodrop``: the same without dropout (peft's default; dropout's random numbers are costly on CPU).
+* ``loreft``: LoReFT rank 8 on all layers at f7+l7, untied (16 interventions); ``direft``: the
+  paper's DiReFT (rank 4, untied f7+l7, all layers);
+* the paper's baselines with the settings of Table 1 (``baselines.paper``): ``lora`` (r=32, α=64,
+  dropout 0.05 on q, k, v, up, down), ``lora_nodrop`` (the same without dropout, peft's default;
+  dropout's random numbers are costly on CPU), ``dora``, ``prefix_tuning`` (10 virtual tokens),
+  ``adapter_series`` / ``adapter_parallel`` (bottleneck 256), and ``full`` finetuning.
 
+Peak memory: each method in a fresh process (model, three training steps at 8×128): the growth
+of the peak resident set over the process after its imports on CPU (``VmHWM``), or
+``torch.cuda.max_memory_allocated`` on a GPU, relative to the floor's.
 Shapes: batch 8×128 (compute-bound) and 1×32 (overhead-bound: per-call costs dominate as on a GPU).
 Generation: greedy, 32 new tokens for 8 prompts of 64 tokens, plain vs prompt-intervened.
 Timings interleave the methods round by round; each method's time is its fastest round (the
@@ -25,6 +31,7 @@ import argparse
 import json
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,7 +42,9 @@ import transformers
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from reft import ReftConfig, __version__, get_reft_model  # noqa: E402
+from baselines import build_method  # noqa: E402
+from baselines.paper import TABLE1_METHODS  # noqa: E402
+from reft import __version__  # noqa: E402
 from reft.io import atomic_write, atomic_write_json  # noqa: E402
 from reft.train import TrainingConfig, make_optimizer, parameter_groups  # noqa: E402
 
@@ -78,16 +87,31 @@ def optimizer_step(model, **batch_extras):
     return step
 
 
+METHODS = {
+    "loreft": {"name": "loreft", "rank": 8, "layers": "all", "positions": "f7+l7", "tied": False},
+    "direft": TABLE1_METHODS["DiReFT"],
+    "lora": TABLE1_METHODS["LoRA"],
+    "lora_nodrop": {**TABLE1_METHODS["LoRA"], "lora_dropout": 0.0},
+    "dora": TABLE1_METHODS["DoRA"],
+    "prefix_tuning": TABLE1_METHODS["PrefT"],
+    "adapter_series": TABLE1_METHODS["AdapterS"],
+    "adapter_parallel": TABLE1_METHODS["AdapterP"],
+    "full": {"name": "full"},
+}
+
+
+def method_step(name: str, batch: dict):
+    """The training step of method ``name`` (with its collator's extras), or the floor."""
+    if name == "floor":
+        return floor_step(llama())
+    method, model = build_method(llama(), METHODS[name])
+    locate = method.locate(model)
+    extras = {"intervention_locations": locate(batch["attention_mask"])} if locate else {}
+    return optimizer_step(model, **extras)
+
+
 def loreft_model():
-    return get_reft_model(llama(), ReftConfig("loreft", rank=8, layers="all", positions="f7+l7", tied=False))
-
-
-def lora_model(dropout: float = 0.05):
-    from peft import LoraConfig, get_peft_model
-
-    config = LoraConfig(r=32, lora_alpha=64, lora_dropout=dropout,
-                        target_modules=["q_proj", "k_proj", "v_proj", "up_proj", "down_proj"])
-    return get_peft_model(llama(), config)
+    return build_method(llama(), METHODS["loreft"])[1]
 
 
 def time_interleaved(steps: dict, batch: dict, rounds: int, per_round: int) -> dict[str, float]:
@@ -110,10 +134,7 @@ def bench_training(shape: str, rounds: int) -> dict:
     torch.manual_seed(1)
     ids = torch.randint(3, 32000, (batch_size, length))
     batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids}
-    reft = loreft_model()
-    locations = reft.locations(batch["attention_mask"])
-    steps = {"floor": floor_step(llama()), "loreft": optimizer_step(reft, intervention_locations=locations),
-             "lora": optimizer_step(lora_model()), "lora_nodrop": optimizer_step(lora_model(0.0))}
+    steps = {name: method_step(name, batch) for name in ["floor", *METHODS]}
     per_round = 1 if batch_size * length >= 512 else 10
     return time_interleaved(steps, batch, rounds, per_round)
 
@@ -139,21 +160,67 @@ def intervention_state(d: int = 512, r: int = 8) -> dict:
             "largest_tensor": max(t.numel() for t in tensors)}
 
 
+def peak_memory(name: str) -> dict:
+    """Run in a fresh process: memory of the model plus three 8×128 training steps of ``name``."""
+    batch_size, length = SHAPES["8x128"]
+    torch.manual_seed(1)
+    ids = torch.randint(3, 32000, (batch_size, length))
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids}
+    cuda = torch.cuda.is_available()
+    if cuda:
+        batch = {k: v.cuda() for k, v in batch.items()}
+        torch.set_default_device("cuda")
+    before = peak_rss()
+    step = method_step(name, batch)
+    for _ in range(3):
+        step(batch)
+    if cuda:
+        return {"bytes": torch.cuda.max_memory_allocated(), "device": "cuda"}
+    return {"bytes": peak_rss() - before, "device": "cpu"}
+
+
+def peak_rss() -> int:
+    """This process's peak resident set (``VmHWM``; ``ru_maxrss`` would include the parent's peak,
+    which Linux carries across fork and exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise OSError("no VmHWM in /proc/self/status: peak memory needs Linux")
+
+
+def measure_memory() -> dict[str, int]:
+    """Peak memory of each method, each in its own process (peaks do not reset within one)."""
+    memory = {}
+    for name in ["floor", *METHODS]:
+        out = subprocess.run([sys.executable, __file__, "--memory", name], check=True, capture_output=True,
+                             text=True).stdout
+        memory[name] = json.loads(out.strip().splitlines()[-1])["bytes"]
+        print(f"memory {name}: {memory[name] / 2**20:.0f} MiB", flush=True)
+    return memory
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--out", default=str(ROOT / "results" / "perf"))
+    parser.add_argument("--memory", metavar="METHOD", help=argparse.SUPPRESS)  # internal: one memory probe
     args = parser.parse_args()
     torch.set_flush_denormal(True)  # random weights can produce denormals, a value-dependent CPU slowdown
+    if args.memory:
+        print(json.dumps(peak_memory(args.memory)))
+        return
     results = {"seconds": {}, "median_seconds": {}, "ratios": {}}
     for shape in SHAPES:
         times, medians = bench_training(shape, args.rounds)
         results["seconds"][shape], results["median_seconds"][shape] = times, medians
-        for method in ("loreft", "lora", "lora_nodrop"):
+        for method in METHODS:
             results["ratios"][f"{method}/floor {shape}"] = times[method] / times["floor"]
         results["ratios"][f"loreft/lora {shape}"] = times["loreft"] / times["lora"]
         results["ratios"][f"loreft/lora_nodrop {shape}"] = times["loreft"] / times["lora_nodrop"]
         print(shape, {k: f"{v * 1e3:.1f} ms" for k, v in times.items()}, flush=True)
+    results["memory_bytes"] = measure_memory()
+    for method in METHODS:
+        results["ratios"][f"{method}/floor memory"] = results["memory_bytes"][method] / results["memory_bytes"]["floor"]
     gen, gen_medians = bench_generation(args.rounds)
     results["seconds"]["generate"], results["median_seconds"]["generate"] = gen, gen_medians
     results["ratios"]["generate reft/plain"] = gen["reft"] / gen["plain"]
@@ -161,6 +228,7 @@ def main() -> None:
     results["targets"] = TARGETS
     results["environment"] = {"torch": torch.__version__, "transformers": transformers.__version__,
                               "reft": __version__, "threads": torch.get_num_threads(),
+                              "device": "cuda" if torch.cuda.is_available() else "cpu",
                               "machine": platform.machine(), "python": platform.python_version()}
     out = Path(args.out)
     atomic_write_json(out / "speed.json", results)
@@ -170,23 +238,32 @@ def main() -> None:
 
 
 def markdown(results: dict) -> str:
-    s = results["seconds"]
-    lines = ["| measurement | floor | LoReFT | LoRA (paper, dropout 0.05) | LoRA (no dropout) | LoReFT / floor "
-             "| LoReFT / LoRA | LoReFT / LoRA no dropout |", "|---|---|---|---|---|---|---|---|"]
+    s, r, mem = results["seconds"], results["ratios"], results["memory_bytes"]
+    lines = ["**Targets** (LoReFT against the floor and the paper's LoRA):", "",
+             "| measurement | LoReFT / floor | LoReFT / LoRA (dropout 0.05) | LoReFT / LoRA (no dropout) |",
+             "|---|---|---|---|"]
     for shape in SHAPES:
-        t = s[shape]
-        lines.append(f"| train step {shape} | {t['floor'] * 1e3:.1f} ms | {t['loreft'] * 1e3:.1f} ms | "
-                     f"{t['lora'] * 1e3:.1f} ms | {t['lora_nodrop'] * 1e3:.1f} ms | "
-                     f"**{t['loreft'] / t['floor']:.3f}** (target ≤ {TARGETS[f'loreft/floor {shape}']}) | "
-                     f"**{t['loreft'] / t['lora']:.3f}** (≤ 0.85) | {t['loreft'] / t['lora_nodrop']:.3f} |")
+        lines.append(f"| train step {shape} | **{r[f'loreft/floor {shape}']:.3f}** (target ≤ "
+                     f"{TARGETS[f'loreft/floor {shape}']}) | **{r[f'loreft/lora {shape}']:.3f}** (≤ "
+                     f"{TARGETS[f'loreft/lora {shape}']}) | {r[f'loreft/lora_nodrop {shape}']:.3f} |")
     g = s["generate"]
-    lines.append(f"| generate 8×64 → +32 tokens | {g['plain'] * 1e3:.0f} ms (plain) | {g['reft'] * 1e3:.0f} ms | | | "
-                 f"**{g['reft'] / g['plain']:.3f}** (≤ 1.03) | | |")
+    lines.append(f"| generate 8×64 → +32 tokens | **{g['reft'] / g['plain']:.3f}** (≤ 1.03; plain "
+                 f"{g['plain'] * 1e3:.0f} ms, ReFT {g['reft'] * 1e3:.0f} ms) | | |")
+    lines += ["", "**Every method**, one training step as the shared loop takes it, and peak memory "
+              "(model + 3 steps at 8×128, own process), relative to the floor:", "",
+              "| method | step 8×128 | ÷ floor | step 1×32 | ÷ floor | peak memory | ÷ floor |",
+              "|---|---|---|---|---|---|---|"]
+    for name in ["floor", *METHODS]:
+        ratio = {shape: (s[shape][name] / s[shape]["floor"]) for shape in SHAPES}
+        lines.append(f"| {name} | {s['8x128'][name] * 1e3:.1f} ms | {ratio['8x128']:.2f} | "
+                     f"{s['1x32'][name] * 1e3:.1f} ms | {ratio['1x32']:.2f} | {mem[name] / 2**20:.0f} MiB | "
+                     f"{mem[name] / mem['floor']:.2f} |")
     st = results["state"]
     lines.append(f"\nIntervention state: {st['numel_per_intervention']:.0f} numbers per intervention "
                  f"= {st['ratio_to_dr']:.3f} · d·r (d=512, r=8); largest tensor {st['largest_tensor']} (no d×d buffer).")
     env = results["environment"]
-    lines.append(f"torch {env['torch']}, transformers {env['transformers']}, {env['threads']} threads, {env['machine']}.")
+    lines.append(f"torch {env['torch']}, transformers {env['transformers']}, {env['threads']} threads, "
+                 f"{env['device']}, {env['machine']}.")
     return "\n".join(lines) + "\n"
 
 

@@ -81,3 +81,52 @@ class SupervisedCollator:
             lengths = torch.tensor([min(e.prompt_length, len(e.input_ids)) for e in examples])
             batch["intervention_locations"] = self.locate(mask, lengths)
         return batch
+
+
+@dataclass
+class ClassificationExample:
+    input_ids: list[int]
+    label: int | float
+
+
+class ClassificationDataset(Dataset):
+    """Sentence (pair) classification or regression rows, tokenized as the paper's GLUE dataset:
+    ``tokenizer(text_a, text_b)`` truncated to ``max_length`` (256 in the paper's runs)."""
+
+    def __init__(self, tokenizer, texts_a: Sequence[str], texts_b: Sequence[str | None] | None,
+                 labels: Sequence[int | float], max_length: int = 256) -> None:
+        texts_b = texts_b if texts_b is not None else [None] * len(texts_a)
+        if not len(texts_a) == len(texts_b) == len(labels):
+            raise ValueError(f"{len(texts_a)} texts, {len(texts_b)} second texts, {len(labels)} labels")
+        self.examples = [
+            ClassificationExample(tokenizer(a, b, truncation=True, max_length=max_length)["input_ids"], label)
+            for a, b, label in zip(texts_a, texts_b, labels)]
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> ClassificationExample:
+        return self.examples[index]
+
+
+class ClassificationCollator:
+    """Right-pads ``ClassificationExample``s; float labels (regression) stay float. With ``locate``
+    the whole unpadded input is the "prompt" the positions (``f3``...) refer to."""
+
+    def __init__(self, pad_token_id: int, locate: Callable | None = None) -> None:
+        self.pad_token_id = pad_token_id
+        self.locate = locate
+
+    def __call__(self, examples: list[ClassificationExample]) -> dict[str, torch.Tensor]:
+        width = max(len(e.input_ids) for e in examples)
+        input_ids = torch.full((len(examples), width), self.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(examples), width), dtype=torch.long)
+        for row, example in enumerate(examples):
+            input_ids[row, :len(example.input_ids)] = torch.tensor(example.input_ids)
+            mask[row, :len(example.input_ids)] = 1
+        regression = any(isinstance(e.label, float) for e in examples)
+        labels = torch.tensor([e.label for e in examples], dtype=torch.float if regression else torch.long)
+        batch = {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
+        if self.locate is not None:
+            batch["intervention_locations"] = self.locate(mask)
+        return batch

@@ -69,6 +69,8 @@ class TrainResult:
     losses: list[float]  # mean loss of each optimizer step
     seconds: float
     resumed_from: int = 0
+    epoch_scores: list[float] = field(default_factory=list)  # ``evaluate`` after each epoch, if given
+    best_epoch: int | None = None  # 1-based epoch whose parameters the model ends with
 
 
 def set_seed(seed: int) -> None:
@@ -131,8 +133,10 @@ class _Checkpoint:
     def exists(self) -> bool:
         return (self.directory / "trainer_state.json").is_file()
 
-    def save(self, model: nn.Module, optimizer, scheduler, step: int, losses: list[float]) -> None:
+    def save(self, model: nn.Module, optimizer, scheduler, step: int, losses: list[float],
+             selection: "_BestEpoch") -> None:
         tensors = {f"param.{n}": p for n, p in model.named_parameters() if p.requires_grad}
+        tensors.update({f"best.{n}": t for n, t in selection.state.items()})
         opt = optimizer.state_dict()
         opt_meta = {"param_groups": opt["param_groups"], "scalars": {}}
         for index, state in opt["state"].items():
@@ -148,11 +152,12 @@ class _Checkpoint:
         np_state = np.random.get_state()
         atomic_write_json(self.directory / "trainer_state.json", {
             "step": step, "losses": losses, "optimizer": opt_meta, "scheduler": scheduler.state_dict(),
+            "epoch_scores": selection.scores, "best_epoch": selection.best_epoch,
             "rng_python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
             "rng_numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
         })
 
-    def load(self, model: nn.Module, optimizer, scheduler) -> tuple[int, list[float]]:
+    def load(self, model: nn.Module, optimizer, scheduler, selection: "_BestEpoch") -> tuple[int, list[float]]:
         meta = json.loads((self.directory / "trainer_state.json").read_text())
         tensors = load_file(self.directory / "state.safetensors")
         params = dict(model.named_parameters())
@@ -177,7 +182,31 @@ class _Checkpoint:
         random.setstate((version, tuple(internal), gauss))
         kind, keys, pos, has_gauss, cached = meta["rng_numpy"]
         np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+        selection.scores, selection.best_epoch = meta.get("epoch_scores", []), meta.get("best_epoch")
+        selection.state = {k[len("best."):]: v for k, v in tensors.items() if k.startswith("best.")}
         return meta["step"], meta["losses"]
+
+
+class _BestEpoch:
+    """Keeps a copy of the trainable parameters of the epoch that scored best (HF's
+    ``load_best_model_at_end``, which the paper's GLUE runs use); ties keep the earlier epoch."""
+
+    def __init__(self) -> None:
+        self.scores: list[float] = []
+        self.best_epoch: int | None = None
+        self.state: dict[str, torch.Tensor] = {}
+
+    def update(self, model: nn.Module, score: float) -> None:
+        self.scores.append(float(score))
+        if self.best_epoch is None or score > self.scores[self.best_epoch - 1]:
+            self.best_epoch = len(self.scores)
+            self.state = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+    def restore(self, model: nn.Module) -> None:
+        params = dict(model.named_parameters())
+        with torch.no_grad():
+            for name, value in self.state.items():
+                params[name].copy_(value)
 
 
 def _micro_batches(dataset: Dataset, order: list[int], batch_size: int, collate: Callable, start: int):
@@ -193,8 +222,13 @@ def _to_device(batch: dict, device: torch.device) -> dict:
 
 
 def train(model: nn.Module, dataset: Dataset, collate: Callable, config: TrainingConfig,
-          log: Callable[[dict], None] | None = None) -> TrainResult:
-    """Train the trainable parameters of ``model`` (whatever wraps them) on ``dataset``."""
+          log: Callable[[dict], None] | None = None,
+          evaluate: Callable[[nn.Module], float] | None = None) -> TrainResult:
+    """Train the trainable parameters of ``model`` (whatever wraps them) on ``dataset``.
+
+    With ``evaluate`` (higher is better, e.g. accuracy on a dev split), the model is scored after
+    every epoch and ends with the parameters of the best epoch.
+    """
     device = next(model.parameters()).device
     batches_per_epoch = math.ceil(len(dataset) / config.batch_size)
     steps_per_epoch = max(1, batches_per_epoch // config.grad_accum)
@@ -203,9 +237,9 @@ def train(model: nn.Module, dataset: Dataset, collate: Callable, config: Trainin
     optimizer = make_optimizer(parameter_groups(model, config.weight_decay, config.decay_interventions), config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config.schedule, warmup, total))
     checkpoint = _Checkpoint(Path(config.output_dir) / "checkpoint") if config.output_dir else None
-    step, losses = 0, []
+    step, losses, selection = 0, [], _BestEpoch()
     if checkpoint and config.resume and checkpoint.exists():
-        step, losses = checkpoint.load(model, optimizer, scheduler)
+        step, losses = checkpoint.load(model, optimizer, scheduler, selection)
     resumed_from = step
     trainable = [p for group in optimizer.param_groups for p in group["params"]]
     model.train()
@@ -228,12 +262,20 @@ def train(model: nn.Module, dataset: Dataset, collate: Callable, config: Trainin
             optimizer.zero_grad(set_to_none=True)
             step += 1
             losses.append(step_loss)
+            if evaluate is not None and (step % steps_per_epoch == 0 or step == total):
+                selection.update(model, evaluate(model))
+                model.train()
+                if log:
+                    log({"step": step, "epoch": step / steps_per_epoch, "dev_score": selection.scores[-1]})
             if checkpoint and config.save_every and (step % config.save_every == 0 or step == total):
-                checkpoint.save(model, optimizer, scheduler, step, losses)
+                checkpoint.save(model, optimizer, scheduler, step, losses, selection)
             if log and (step % config.log_every == 0 or step == total):
                 log({"step": step, "epoch": step / steps_per_epoch, "loss": step_loss,
                      "lr": scheduler.get_last_lr()[0]})
             if step >= total:
                 break
+    if selection.best_epoch is not None:
+        selection.restore(model)
     model.eval()
-    return TrainResult(step, losses, time.perf_counter() - start, resumed_from)
+    return TrainResult(step, losses, time.perf_counter() - start, resumed_from, selection.scores,
+                       selection.best_epoch)

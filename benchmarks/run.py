@@ -1,0 +1,239 @@
+"""One experiment end to end: config → trained method → scored tasks → a self-describing run directory.
+
+    runs/<name>/seed<seed>/
+      config.json          the resolved experiment config
+      environment.json     git commit and dirty flag, package versions, model source, host
+      train/checkpoint/    resumable training state (while training; kept for resume)
+      train.json           losses, steps, time, dev scores per epoch (written when training ends)
+      model/               the trained method in its own format + method.json
+      tasks/<task>.json    metrics, task version and fingerprint, split, decoding, timing
+      predictions/<task>.jsonl   prompt, output, answer, gold, correct per example
+      result.json          everything above in one record; written last, so it marks completion
+      wandb/               the W&B run (offline unless the config says online)
+
+A killed run resumes where it stopped: training from its last checkpoint, evaluation at the first
+task without a result. A run whose ``result.json`` exists is complete and is not redone.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+from baselines import build_method, count_parameters, load_method, save_method
+from reft.data import ClassificationCollator, ClassificationDataset, SupervisedCollator, SupervisedDataset
+from reft.io import atomic_write, atomic_write_json
+from reft.pretrained import load_model, load_tokenizer
+from reft.train import TrainingConfig, set_seed, train
+
+from .config import ExperimentConfig
+from .data import glue_dev_test_split
+from .evaluate import evaluate_task
+from .tasks import get_task
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGES = ("torch", "transformers", "peft", "reft-harness", "safetensors", "numpy", "scikit-learn", "scipy")
+
+
+def run_dir(config: ExperimentConfig) -> Path:
+    return Path(config.output_root) / config.name / f"seed{config.seed}"
+
+
+def is_complete(config: ExperimentConfig) -> bool:
+    return (run_dir(config) / "result.json").is_file()
+
+
+def environment(config: ExperimentConfig) -> dict:
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+
+    versions = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return {"git_commit": git("rev-parse", "HEAD") or None, "git_dirty": bool(git("status", "--porcelain")),
+            "packages": versions, "python": platform.python_version(), "host": platform.node(),
+            "model": config.model.name, "model_revision": config.model.revision,
+            "device": "cuda" if torch.cuda.is_available() else "cpu", "threads": torch.get_num_threads()}
+
+
+# ---------------------------------------------------------------- data
+def eval_examples(config: ExperimentConfig, task_name: str, split: str):
+    """Examples to score. GLUE's validation set is re-split into a dev half (best-epoch selection)
+    and a test half (reported), per seed as the paper does, or fixed (``data.resplit: fixed``)."""
+    task = get_task(task_name)
+    examples = task.load(split, config.data.data_root)
+    if config.data.resplit and split in ("test", "dev"):
+        test, dev = glue_dev_test_split(len(examples), config.seed, fixed=config.data.resplit == "fixed")
+        examples = [examples[i] for i in (test if split == "test" else dev)]
+    return task, examples[:config.data.eval_limit]
+
+
+def training_data(config: ExperimentConfig, tokenizer, method, wrapped):
+    tasks = [get_task(name) for name in config.data.train]
+    kinds = {task.kind for task in tasks}
+    if len(kinds) != 1:
+        raise ValueError(f"data.train mixes task kinds {sorted(kinds)}: {config.data.train}")
+    examples = [e for task in tasks
+                for e in task.load(config.data.train_split, config.data.data_root, config.data.train_limit)]
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    locate = method.locate(wrapped)
+    if kinds == {"classify"}:
+        dataset = ClassificationDataset(tokenizer, [e.text_a for e in examples], [e.text_b for e in examples],
+                                        [e.label for e in examples], config.data.max_length)
+        return dataset, ClassificationCollator(pad_id, locate)
+    dataset = SupervisedDataset(tokenizer, [e.prompt for e in examples], [e.target for e in examples],
+                                config.data.max_length)
+    return dataset, SupervisedCollator(pad_id, locate)
+
+
+# ---------------------------------------------------------------- W&B
+class WandbLogger:
+    """W&B run grouped by suite (or the config's group), named after the run, with the resolved config."""
+
+    def __init__(self, config: ExperimentConfig, directory: Path) -> None:
+        self.run = None
+        if config.wandb.mode == "disabled":
+            return
+        import wandb
+
+        self.run = wandb.init(project=config.wandb.project, entity=config.wandb.entity, mode=config.wandb.mode,
+                              group=config.wandb.group or config.suite, name=config.run_name,
+                              job_type=config.method.get("name"), config=config.to_dict(), dir=str(directory),
+                              reinit="finish_previous")
+
+    def __call__(self, entry: dict) -> None:
+        if self.run is not None:
+            self.run.log(entry)
+
+    def finish(self, summary: dict) -> None:
+        if self.run is not None:
+            self.run.summary.update(summary)
+            self.run.finish()
+
+
+# ---------------------------------------------------------------- the run
+def _train(config: ExperimentConfig, directory: Path, tokenizer, logger) -> tuple:
+    model = load_model(config.model.name, task=config.model.task, dtype=config.model.dtype,
+                       **_head_kwargs(config))
+    if (directory / "train.json").is_file():  # trained before a kill during evaluation
+        method, wrapped = load_method(model, directory / "model")
+        return method, wrapped, json.loads((directory / "train.json").read_text())
+    set_seed(config.seed)
+    method, wrapped = build_method(model, config.method)
+    params = count_parameters(wrapped)
+    dataset, collate = training_data(config, tokenizer, method, wrapped)
+    training = TrainingConfig(**{**config.train.__dict__, "seed": config.seed,
+                                 "output_dir": str(directory / "train")})
+    evaluate = None
+    if config.data.resplit:  # best epoch on the dev half, as the paper's GLUE runs
+        task, dev = eval_examples(config, config.data.eval[0], "dev")
+
+        def evaluate(model):
+            metrics, _ = evaluate_task(model, tokenizer, task, dev, batch_size=config.eval.batch_size,
+                                       max_length=config.data.max_length, progress=False)
+            return metrics[task.primary_metric]
+
+    result = train(wrapped, dataset, collate, training, log=logger, evaluate=evaluate) \
+        if params.trainable else None
+    record = {"steps": result.steps if result else 0, "seconds": result.seconds if result else 0.0,
+              "losses": result.losses if result else [], "resumed_from": result.resumed_from if result else 0,
+              "epoch_scores": result.epoch_scores if result else [],
+              "best_epoch": result.best_epoch if result else None, "examples": len(dataset),
+              "params": {"trainable": params.trainable, "total": params.total, "percent": params.percent,
+                         "head": params.head}}
+    save_method(wrapped, directory / "model")
+    atomic_write_json(directory / "train.json", record)
+    return method, wrapped, record
+
+
+def _head_kwargs(config: ExperimentConfig) -> dict:
+    if config.model.task != "sequence-classification":
+        return {}
+    return {"num_labels": get_task(config.data.eval[0] if config.data.eval else config.data.train[0]).num_labels}
+
+
+def _decoding(config: ExperimentConfig, task) -> dict:
+    decoding = task.decoding if config.eval.decoding == "default" else task.decoding_for(config.eval.decoding)
+    if config.eval.max_new_tokens is not None:
+        decoding["max_new_tokens"] = config.eval.max_new_tokens
+    return decoding
+
+
+def _evaluate(config: ExperimentConfig, directory: Path, tokenizer, wrapped, logger) -> dict:
+    results = {}
+    split = config.data.eval_split
+    for name in config.data.eval:
+        path = directory / "tasks" / f"{name.replace('/', '__')}.json"
+        if path.is_file():
+            results[name] = json.loads(path.read_text())
+            continue
+        task, examples = eval_examples(config, name, split)
+        decoding = _decoding(config, task) if task.kind == "generate" else {}
+        torch.manual_seed(config.seed)  # sampling decodings draw from it
+        start = time.perf_counter()
+        metrics, predictions = evaluate_task(wrapped, tokenizer, task, examples, batch_size=config.eval.batch_size,
+                                             decoding=decoding or None, sort_by_length=config.eval.sort_by_length,
+                                             max_length=config.data.max_length)
+        seconds = time.perf_counter() - start
+        predictions_path = directory / "predictions" / f"{name.replace('/', '__')}.jsonl"
+        lines = "".join(json.dumps(p.to_dict(), default=str) + "\n" for p in predictions)
+        atomic_write(predictions_path, lambda tmp: Path(tmp).write_text(lines))
+        results[name] = {"metrics": metrics, "primary_metric": task.primary_metric, "n": len(examples),
+                         "split": split, "version": task.version, "fingerprint": task.fingerprint(),
+                         "extractor": task.extractor, "decoding": decoding, "seconds": seconds,
+                         "predictions": str(predictions_path.relative_to(directory))}
+        atomic_write_json(path, results[name])
+        logger({f"eval/{name}/{k}": v for k, v in metrics.items()})
+    return results
+
+
+def evaluate_run(config: ExperimentConfig, run: Path, out: Path) -> dict:
+    """Score a finished run's saved model on ``config``'s eval tasks; results go under ``out``."""
+    if not (run / "model" / "method.json").is_file():
+        raise FileNotFoundError(f"{run / 'model'} holds no saved method: the run has not finished training")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "config.json", config.to_dict())
+    tokenizer = load_tokenizer(config.model.name)
+    model = load_model(config.model.name, task=config.model.task, dtype=config.model.dtype, **_head_kwargs(config))
+    _, wrapped = load_method(model, run / "model")
+    logger = WandbLogger(config, out)
+    tasks = _evaluate(config, out, tokenizer, wrapped, logger)
+    logger.finish({})
+    atomic_write_json(out / "result.json", {"run": str(run), "tasks": tasks, "config": config.to_dict(),
+                                            "environment": environment(config)})
+    return tasks
+
+
+def run_experiment(config: ExperimentConfig) -> Path:
+    """Run (or finish) one experiment; returns its run directory."""
+    directory = run_dir(config)
+    if is_complete(config):
+        return directory
+    directory.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(directory / "config.json", config.to_dict())
+    env = environment(config)
+    atomic_write_json(directory / "environment.json", env)
+    logger = WandbLogger(config, directory)
+    tokenizer = load_tokenizer(config.model.name)
+    _, wrapped, train_record = _train(config, directory, tokenizer, logger)
+    tasks = _evaluate(config, directory, tokenizer, wrapped, logger)
+    result = {"name": config.name, "suite": config.suite, "seed": config.seed, "model": config.model.name,
+              "method": config.method, "params": train_record["params"],
+              "train": {k: v for k, v in train_record.items() if k != "params"}, "tasks": tasks,
+              "config": config.to_dict(), "environment": env}
+    logger.finish({f"{name}/{task['primary_metric']}": task["metrics"][task["primary_metric"]]
+                   for name, task in tasks.items()} | {"params_percent": train_record["params"]["percent"]})
+    atomic_write_json(directory / "result.json", result)
+    return directory
