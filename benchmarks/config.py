@@ -66,6 +66,9 @@ class EvalConfig:
         "help": "'default' = the task's recorded decoding; or a named variant the task offers"})
     sort_by_length: bool = True
     max_new_tokens: int | None = field(default=None, metadata={"help": "override the task's (CPU presets)"})
+    judge: str = field(default="local_lm", metadata={
+        "help": "instruction following: alpaca_eval_gpt4 (the paper's; API key) or local_lm (offline, "
+                "not comparable with the paper)"})
 
 
 @dataclass

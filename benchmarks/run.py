@@ -35,6 +35,8 @@ from reft.train import TrainingConfig, set_seed, train
 from .config import ExperimentConfig
 from .data import glue_dev_test_split
 from .evaluate import evaluate_task
+from .judges import get_judge
+from .metrics import alpaca_eval_records
 from .tasks import get_task
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,11 +75,13 @@ def eval_examples(config: ExperimentConfig, task_name: str, split: str):
     """Examples to score. GLUE's validation set is re-split into a dev half (best-epoch selection)
     and a test half (reported), per seed as the paper does, or fixed (``data.resplit: fixed``)."""
     task = get_task(task_name)
-    examples = task.load(split, config.data.data_root)
-    if config.data.resplit and split in ("test", "dev"):
-        test, dev = glue_dev_test_split(len(examples), config.seed, fixed=config.data.resplit == "fixed")
-        examples = [examples[i] for i in (test if split == "test" else dev)]
-    return task, examples[:config.data.eval_limit]
+    if not config.data.resplit:
+        return task, task.load(split, config.data.data_root, config.data.eval_limit)
+    if split not in ("test", "dev"):
+        raise ValueError(f"data.resplit splits the validation set into 'test' and 'dev'; got split {split!r}")
+    examples = task.load("validation", config.data.data_root)
+    test, dev = glue_dev_test_split(len(examples), config.seed, fixed=config.data.resplit == "fixed")
+    return task, [examples[i] for i in (test if split == "test" else dev)][:config.data.eval_limit]
 
 
 def training_data(config: ExperimentConfig, tokenizer, method, wrapped):
@@ -167,8 +171,19 @@ def _head_kwargs(config: ExperimentConfig) -> dict:
 def _decoding(config: ExperimentConfig, task) -> dict:
     decoding = task.decoding if config.eval.decoding == "default" else task.decoding_for(config.eval.decoding)
     if config.eval.max_new_tokens is not None:
+        decoding.pop("max_length", None)  # the instruction decoding caps the total length instead
         decoding["max_new_tokens"] = config.eval.max_new_tokens
     return decoding
+
+
+def judge_outputs(config: ExperimentConfig, directory: Path, examples, outputs: list[str]) -> dict:
+    """Write AlpacaEval's ``model_outputs.json`` and score it against the reference outputs."""
+    directory.mkdir(parents=True, exist_ok=True)
+    records = alpaca_eval_records(examples, outputs, generator=config.name)
+    references = [{"instruction": e.raw["instruction"], "output": e.raw["output"], "dataset": e.raw["dataset"],
+                   "generator": e.raw.get("generator", "text_davinci_003")} for e in examples]
+    atomic_write_json(directory / "model_outputs.json", records)
+    return get_judge(config.eval.judge)(records, references, directory)
 
 
 def _evaluate(config: ExperimentConfig, directory: Path, tokenizer, wrapped, logger) -> dict:
@@ -186,6 +201,9 @@ def _evaluate(config: ExperimentConfig, directory: Path, tokenizer, wrapped, log
         metrics, predictions = evaluate_task(wrapped, tokenizer, task, examples, batch_size=config.eval.batch_size,
                                              decoding=decoding or None, sort_by_length=config.eval.sort_by_length,
                                              max_length=config.data.max_length)
+        if task.metric == "alpaca_eval":
+            metrics = judge_outputs(config, directory / "alpaca_eval" / name.replace("/", "__"), examples,
+                                    [p.answer for p in predictions])
         seconds = time.perf_counter() - start
         predictions_path = directory / "predictions" / f"{name.replace('/', '__')}.jsonl"
         lines = "".join(json.dumps(p.to_dict(), default=str) + "\n" for p in predictions)

@@ -1,0 +1,144 @@
+"""Experiment configs (every shipped YAML validated; errors name the key and file) and one small
+end-to-end run per suite on real data and real small models, asserting the files a run writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from baselines import get_method
+from benchmarks.config import apply_overrides, load_experiment, parse_experiment, read_yaml
+from benchmarks.tasks import get_task
+
+EXPERIMENTS = sorted((Path(__file__).resolve().parents[1] / "benchmarks" / "experiments").glob("*/*.yaml"))
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_shipped_experiment_is_valid(path):
+    config = load_experiment(path)
+    assert config.suite == path.parent.name
+    name, options = config.method["name"], {k: v for k, v in config.method.items() if k != "name"}
+    get_method(name).parse(options)  # the method's own checks (unknown options, bad values)
+    for task_name in [*config.data.train, *config.data.eval]:
+        task = get_task(task_name)
+        assert task.suite == config.suite, task_name
+        if task.kind == "generate" and config.eval.decoding != "default" and task_name in config.data.eval:
+            task.decoding_for(config.eval.decoding)
+    assert config.train.lr > 0 and isinstance(config.train.lr, float)
+
+
+def write(tmp_path, text: str) -> Path:
+    path = tmp_path / "exp.yaml"
+    path.write_text(text)
+    return path
+
+
+BASE = """
+name: t
+suite: commonsense
+model: {name: "pypi:smollm2-135m-instruct"}
+method: {name: loreft, rank: 2}
+data: {train: commonsense/boolq, eval: [commonsense/boolq]}
+"""
+
+
+def test_unknown_duplicate_and_mistyped_keys_name_the_key_and_file(tmp_path):
+    with pytest.raises(ValueError, match=r"exp.yaml.*\.train: unknown key\(s\) \['learning_rate'\]"):
+        load_experiment(write(tmp_path, BASE + "train: {learning_rate: 0.1}\n"))
+    with pytest.raises(ValueError, match=r"exp.yaml: duplicate key 'seed'"):
+        load_experiment(write(tmp_path, BASE + "seed: 1\nseed: 2\n"))
+    with pytest.raises(ValueError, match=r"\.train\.batch_size: expected int, got 'eight'"):
+        load_experiment(write(tmp_path, BASE + "train: {batch_size: eight}\n"))
+    with pytest.raises(ValueError, match=r"missing required key\(s\) \['suite'\]"):
+        parse_experiment({k: v for k, v in read_yaml(write(tmp_path, BASE)).items() if k != "suite"})
+    with pytest.raises(FileNotFoundError, match="nope.yaml"):
+        load_experiment(tmp_path / "nope.yaml")
+
+
+def test_overrides_are_typed_and_nested(tmp_path):
+    config = load_experiment(write(tmp_path, BASE), ["train.lr=3e-4", "seed=43", "data.eval=[commonsense/piqa]",
+                                                     "method.rank=4"])
+    assert config.train.lr == 3e-4 and config.seed == 43 and config.data.eval == ["commonsense/piqa"]
+    assert config.method["rank"] == 4 and config.data.train == ["commonsense/boolq"]
+    with pytest.raises(ValueError, match="not key=value"):
+        apply_overrides({}, ["seed"])
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['bogus'\]"):
+        load_experiment(write(tmp_path, BASE), ["train.bogus=1"])
+
+
+# ---------------------------------------------------------------- end to end, one per suite
+def run(tmp_path, config_path: str, *overrides: str):
+    from benchmarks.run import run_experiment
+
+    root = Path(__file__).resolve().parents[1]
+    config = load_experiment(root / config_path, [f"output_root={tmp_path}", *overrides])
+    return config, run_experiment(config)
+
+
+def assert_run_files(directory: Path, tasks: list[str], n: int) -> dict:
+    for name in ("config.json", "environment.json", "train.json", "model/method.json", "result.json"):
+        assert (directory / name).is_file(), name
+    result = json.loads((directory / "result.json").read_text())
+    env = json.loads((directory / "environment.json").read_text())
+    assert len(env["git_commit"]) == 40 and isinstance(env["git_dirty"], bool) and "torch" in env["packages"]
+    for task in tasks:
+        record = result["tasks"][task]
+        assert record["n"] == n and record["version"] >= 1 and len(record["fingerprint"]) == 16
+        lines = (directory / record["predictions"]).read_text().splitlines()
+        assert len(lines) == n
+        assert {"id", "prompt", "output", "answer", "gold", "correct"} <= set(json.loads(lines[0]))
+    assert list((directory / "wandb").glob("offline-run-*/run-*.wandb")), "W&B offline run files"
+    return result
+
+
+def test_commonsense_end_to_end_on_smollm2(tmp_path):
+    tasks = ["commonsense/boolq", "commonsense/arc_easy"]
+    config, directory = run(tmp_path, "benchmarks/experiments/commonsense/smollm2_cpu_loreft.yaml",
+                            "data.train_limit=4", "train.max_steps=3", "train.batch_size=4", "train.grad_accum=1",
+                            "data.eval_limit=6", f"data.eval=[{','.join(tasks)}]", "eval.max_new_tokens=8",
+                            "train.save_every=1")
+    result = assert_run_files(directory, tasks, 6)
+    assert result["train"]["steps"] == 3 and len(result["train"]["losses"]) == 3
+    assert result["params"]["trainable"] == 30 * (2 * 576 * 8 + 8)
+    for task in tasks:
+        assert 0.0 <= result["tasks"][task]["metrics"]["accuracy"] <= 1.0
+    assert result["tasks"]["commonsense/boolq"]["decoding"]["max_new_tokens"] == 8
+    mtime = (directory / "result.json").stat().st_mtime
+    from benchmarks.run import run_experiment
+    run_experiment(config)  # complete: not redone
+    assert (directory / "result.json").stat().st_mtime == mtime
+
+
+def test_glue_end_to_end_on_minilm_with_best_epoch(tmp_path):
+    config, directory = run(tmp_path, "benchmarks/experiments/glue/minilm_cpu_loreft_sst2.yaml",
+                            "data.train_limit=48", "train.epochs=2", "train.batch_size=16", "data.eval_limit=20")
+    result = assert_run_files(directory, ["glue/sst2"], 20)
+    assert len(result["train"]["epoch_scores"]) == 2 and result["train"]["best_epoch"] in (1, 2)
+    assert result["params"]["head"] > 0 and result["params"]["trainable"] == 6 * (2 * 384 + 1)
+    predictions = [json.loads(line) for line in (directory / "predictions/glue__sst2.jsonl").read_text().splitlines()]
+    assert all(len(p["output"]) == 2 and p["answer"] in (0, 1) for p in predictions)
+    from benchmarks.data import glue_dev_test_split
+    test, _ = glue_dev_test_split(872, 42)
+    assert predictions[0]["id"].endswith(f":{test[0]}")  # the seed-42 test half, in split order
+
+
+def test_arithmetic_end_to_end_on_smollm2(tmp_path):
+    _, directory = run(tmp_path, "benchmarks/experiments/arithmetic/smollm2_cpu_loreft.yaml",
+                       "data.train_limit=4", "train.max_steps=2", "train.batch_size=4", "train.grad_accum=1",
+                       "data.eval_limit=4", "data.eval=[arithmetic/aqua,arithmetic/svamp]", "eval.max_new_tokens=8")
+    result = assert_run_files(directory, ["arithmetic/aqua", "arithmetic/svamp"], 4)
+    assert result["tasks"]["arithmetic/svamp"]["decoding"]["do_sample"] is False
+
+
+def test_instruction_end_to_end_with_offline_judge(tmp_path):
+    _, directory = run(tmp_path, "benchmarks/experiments/instruction/smollm2_cpu_loreft.yaml",
+                       "data.train_limit=4", "train.max_steps=1", "train.batch_size=4", "train.grad_accum=1",
+                       "data.eval_limit=2", "eval.max_new_tokens=8")
+    result = assert_run_files(directory, ["instruction/alpaca_eval"], 2)
+    metrics = result["tasks"]["instruction/alpaca_eval"]["metrics"]
+    assert metrics["judge"] == "local_lm" and metrics["comparable_with_paper"] is False
+    assert 0.0 <= metrics["win_rate"] <= 100.0
+    outputs = json.loads((directory / "alpaca_eval/instruction__alpaca_eval/model_outputs.json").read_text())
+    assert set(outputs[0]) == {"instruction", "output", "dataset", "generator"} and len(outputs) == 2
