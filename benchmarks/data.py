@@ -64,7 +64,11 @@ def read_split(source: SplitSource, root: Path, tsv_header: bool = True) -> tupl
     elif source.hub is not None and importlib.util.find_spec("datasets") is not None:
         import datasets
 
-        rows = [dict(row) for row in datasets.load_dataset(**source.hub)]
+        try:
+            rows = [dict(row) for row in datasets.load_dataset(**source.hub)]
+        except Exception as error:  # offline, unknown dataset, bad format: all mean "not readable"
+            raise FileNotFoundError(f"{path} not found, and the hub source {source.hub} could not be read "
+                                    f"({type(error).__name__}: {error})") from error
         where, from_hub = f"hub {source.hub}", True
     else:
         hub = f"; with network, `pip install datasets` to read it from the hub: {source.hub}" if source.hub else ""

@@ -17,10 +17,12 @@ from test_bench_extract_metrics import paper_extract_output
 FIXTURES = Path(__file__).parent / "fixtures" / "data"
 # The sets not available offline are checked on fixtures in the upstream format.
 FIXTURE_TASKS = {"commonsense/commonsense_170k", "commonsense/hellaswag", "arithmetic/math_10k",
-                 "instruction/ultrafeedback", "glue/cola", "glue/mnli", "glue/qqp"}
+                 "instruction/ultrafeedback", "glue/cola", "glue/mnli", "glue/qqp",
+                 "arithmetic/addsub", "arithmetic/multiarith", "arithmetic/singleeq"}
 # LLM-Adapters' arithmetic test rows carry an LM-written chain of thought as `output` (sometimes
 # wrong, empty for MAWPS), not a gold solution: their gold text is "The answer is <answer>." instead.
-LM_WRITTEN_OUTPUT = {"arithmetic/aqua", "arithmetic/gsm8k", "arithmetic/mawps", "arithmetic/svamp"}
+LM_WRITTEN_OUTPUT = {"arithmetic/aqua", "arithmetic/gsm8k", "arithmetic/mawps", "arithmetic/svamp",
+                     "arithmetic/addsub", "arithmetic/multiarith", "arithmetic/singleeq"}
 
 
 @functools.lru_cache(maxsize=None)
@@ -37,12 +39,12 @@ def loadable_splits(kind: str):
 
 
 def test_registry():
-    assert len(TASKS) == 27 and set(SUITES) == {task.suite for task in TASKS.values()}
+    assert len(TASKS) == 30 and set(SUITES) == {task.suite for task in TASKS.values()}
     assert [t.name for t in tasks_in_suite("commonsense")] == [
         "arc_challenge", "arc_easy", "boolq", "commonsense_170k", "hellaswag", "openbookqa", "piqa",
         "social_i_qa", "winogrande"]
     assert get_task("dev/gsm8k").key == "dev/gsm8k" and get_task("dev/gsm8k").name == "gsm8k"
-    with pytest.raises(ValueError, match="unknown task 'commonsense/bool_q'; known tasks: arithmetic/aqua, "):
+    with pytest.raises(ValueError, match="unknown task 'commonsense/bool_q'; known tasks: arithmetic/addsub, arithmetic/aqua, "):
         get_task("commonsense/bool_q")
     with pytest.raises(ValueError, match="unknown suite 'math'"):
         tasks_in_suite("math")
