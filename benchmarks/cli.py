@@ -3,6 +3,11 @@
     reft train CONFIG.yaml [key=value ...]    train + evaluate one experiment, write its run directory
     reft eval RUN_DIR [key=value ...]         re-score a finished run's saved model (other tasks,
                                               another decoding or extractor) into RUN_DIR/evals/<label>/
+    reft sweep SPEC.yaml [--stage dev|final|all] [--executor local|slurm|debug] [key=value ...]
+                                              launch a sweep's runs (skipping complete ones); `all`
+                                              runs dev, selects on dev scores, then final
+    reft sweep status SPEC.yaml               done / running / failed / pending per run
+    reft select SPEC.yaml                     pick each method's setting from its dev runs only
     reft tasks                                list the registered tasks with versions
 """
 
@@ -50,6 +55,55 @@ def command_eval(args) -> int:
     return 0
 
 
+def command_sweep(args) -> int:
+    from slurm.launch import launch, status
+    from slurm.select import read_selection, select
+    from slurm.sweep import expand, load_sweep
+
+    if args.spec == "status":  # `reft sweep status SPEC`
+        if not args.overrides:
+            raise ValueError("usage: reft sweep status SPEC.yaml")
+        spec = load_sweep(args.overrides[0], args.overrides[1:])
+        stages = ["dev", "final"]
+        runs = expand(spec, "dev")
+        try:
+            runs += expand(spec, "final", read_selection(spec))
+        except FileNotFoundError:
+            stages = ["dev"]
+        rows = status(spec, runs)
+        counts = {state: sum(r.state == state for r in rows) for state in ("done", "running", "failed", "pending")}
+        print(f"sweep {spec.name} ({', '.join(stages)}): " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+        for row in rows:
+            print(f"  {row.state:<8} {row.key}  {row.job_id or ''}")
+            if row.state == "failed" and row.log_tail:
+                print("    " + row.log_tail.replace("\n", "\n    "))
+        return 1 if counts["failed"] else 0
+    overrides = list(args.overrides) + ([f"executor.kind={args.executor}"] if args.executor else [])
+    spec = load_sweep(args.spec, overrides)
+    if args.stage in ("dev", "all"):
+        runs = expand(spec, "dev")
+        print(f"sweep {spec.name}: dev stage, {len(runs)} runs ({spec.executor.kind})")
+        launch(spec, runs, wait=args.stage == "all" or not args.no_wait)
+    if args.stage == "all":
+        chosen = select(spec)["chosen"]
+        print(f"selected on dev: {chosen}")
+    if args.stage in ("final", "all"):
+        runs = expand(spec, "final", read_selection(spec))
+        print(f"sweep {spec.name}: final stage, {len(runs)} runs ({spec.executor.kind})")
+        launch(spec, runs, wait=not args.no_wait)
+    return 0
+
+
+def command_select(args) -> int:
+    from slurm.select import select
+    from slurm.sweep import load_sweep
+
+    record = select(load_sweep(args.spec, args.overrides))
+    for method, point in record["chosen"].items():
+        print(f"  {method}: {point}")
+    return 0
+
+
 def command_tasks(args) -> int:
     from .tasks import TASKS
 
@@ -71,6 +125,17 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("overrides", nargs="*", help="e.g. 'data.eval=[arithmetic/aqua]' eval.decoding=paper")
     evaluate.add_argument("--label", help="name of the results folder (default: a hash of the overrides)")
     evaluate.set_defaults(run=command_eval)
+    sweep = commands.add_parser("sweep", help="launch a sweep (or: reft sweep status SPEC)")
+    sweep.add_argument("spec", help="sweep YAML, or 'status'")
+    sweep.add_argument("overrides", nargs="*", help="key=value overrides of the sweep spec")
+    sweep.add_argument("--stage", choices=["dev", "final", "all"], default="all")
+    sweep.add_argument("--executor", choices=["local", "slurm", "debug"])
+    sweep.add_argument("--no-wait", action="store_true", help="submit and return (slurm)")
+    sweep.set_defaults(run=command_sweep)
+    select = commands.add_parser("select", help="choose settings from dev-stage results")
+    select.add_argument("spec")
+    select.add_argument("overrides", nargs="*")
+    select.set_defaults(run=command_select)
     tasks = commands.add_parser("tasks", help="list registered tasks")
     tasks.set_defaults(run=command_tasks)
     args = parser.parse_args(argv)

@@ -10,6 +10,7 @@ the method itself; ``train:`` is ``reft.train.TrainingConfig``.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -187,7 +188,7 @@ def from_dict(cls, values: dict, where: str):
 
 def apply_overrides(values: dict, overrides: list[str], source: str = "command line") -> dict:
     """``train.lr=3e-4`` → values["train"]["lr"] = 3e-4 (values parsed as YAML scalars/lists)."""
-    values = yaml.safe_load(yaml.safe_dump(values))  # deep copy
+    values = copy.deepcopy(values)
     for override in overrides:
         if "=" not in override:
             raise ValueError(f"override {override!r} from {source} is not key=value")

@@ -1,0 +1,170 @@
+"""Sweep specs: one YAML expands base experiments over a search space and seeds into named runs.
+
+    name: commonsense-cpu
+    suite: commonsense
+    output_root: sweeps                 # runs go to sweeps/<name>/<stage>/...
+    dev:                                # stage 1: the search space, scored on dev splits only
+      overrides: ["data.eval=[dev/gsm8k]", "data.eval_split=dev"]
+      seeds: [42]
+    final:                              # stage 2: the selected setting, test split, the paper's seeds
+      overrides: []
+      seeds: [42, 43, 44]
+    methods:
+      loreft:
+        config: benchmarks/experiments/commonsense/smollm2_cpu_loreft.yaml
+        grid: {train.lr: [9.0e-4, 3.0e-3], method.rank: [4, 8]}     # cartesian product
+      lora:
+        config: benchmarks/experiments/commonsense/smollm2_cpu_lora.yaml
+        points: [{train.lr: 3.0e-4}, {train.lr: 1.0e-3}]           # or an explicit list
+    executor: {kind: local, parallelism: 1, timeout_min: 120, partition: null, gpus_per_node: 0,
+               mem_gb: null, account: null}
+
+A run is named ``<sweep>-<stage>-<method>-<point>`` where the point label lists its overrides
+(``lr9e-04_rank4``); its directory is ``<output_root>/<sweep>/<stage>/<run name>/seed<seed>``.
+The dev stage may not score a test split: expansion fails if any dev run's eval split is
+``test`` (GLUE's ``dev`` half is the re-split validation set, as in the paper).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks.config import (ExperimentConfig, apply_overrides, from_dict, parse_experiment, read_yaml)
+
+STAGES = ("dev", "final")
+REPO = Path(__file__).resolve().parents[1]
+EXECUTORS = ("local", "slurm", "debug")
+
+
+@dataclass
+class StageSpec:
+    overrides: list[str] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=lambda: [42])
+
+
+@dataclass
+class MethodSpec:
+    config: str
+    grid: dict = field(default_factory=dict)
+    points: list[dict] = field(default_factory=list)
+    overrides: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.grid and self.points:
+            raise ValueError(f"method spec for {self.config}: give grid or points, not both")
+
+
+@dataclass
+class ExecutorSpec:
+    kind: str = "local"
+    parallelism: int = field(default=1, metadata={"help": "runs at once (SLURM: the array's % limit)"})
+    timeout_min: int = 120
+    partition: str | None = None
+    gpus_per_node: int = 0
+    cpus_per_task: int | None = None
+    mem_gb: float | None = None
+    account: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in EXECUTORS:
+            raise ValueError(f"executor.kind must be one of {EXECUTORS}, got {self.kind!r}")
+
+
+@dataclass
+class SweepSpec:
+    name: str
+    suite: str
+    methods: dict[str, MethodSpec]
+    dev: StageSpec = field(default_factory=StageSpec)
+    final: StageSpec = field(default_factory=lambda: StageSpec(seeds=[42, 43, 44]))
+    executor: ExecutorSpec = field(default_factory=ExecutorSpec)
+    output_root: str = "sweeps"
+
+    def __post_init__(self) -> None:
+        self.methods = {name: m if isinstance(m, MethodSpec) else from_dict(MethodSpec, m, f"methods.{name}")
+                        for name, m in self.methods.items()}
+
+    @property
+    def root(self) -> Path:
+        return Path(self.output_root) / self.name
+
+
+@dataclass(frozen=True)
+class Run:
+    """One (stage, method, search point, seed)."""
+
+    stage: str
+    method: str
+    point: str
+    seed: int
+    config: ExperimentConfig = field(compare=False)
+
+    @property
+    def key(self) -> str:
+        return f"{self.stage}/{self.method}/{self.point}/seed{self.seed}"
+
+
+def load_sweep(path: str | Path, overrides: list[str] | None = None) -> SweepSpec:
+    values = apply_overrides(read_yaml(path), overrides or [])
+    return from_dict(SweepSpec, values, str(path))
+
+
+def search_points(spec: MethodSpec) -> list[dict]:
+    if spec.points:
+        return [dict(point) for point in spec.points]
+    keys = list(spec.grid)
+    return [dict(zip(keys, values)) for values in itertools.product(*(spec.grid[k] for k in keys))] or [{}]
+
+
+def point_label(point: dict) -> str:
+    """``{"train.lr": 0.0009, "method.rank": 4}`` → ``lr9e-04_rank4`` (``default`` when empty)."""
+    parts = []
+    for key, value in point.items():
+        short = key.rsplit(".", 1)[-1]
+        text = f"{value:.0e}" if isinstance(value, float) else str(value)
+        parts.append(re.sub(r"[^A-Za-z0-9.+-]", "", f"{short}{text}"))
+    return "_".join(parts) or "default"
+
+
+def _as_override(key: str, value) -> str:
+    import yaml
+
+    return f"{key}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}"
+
+
+def experiment(spec: SweepSpec, stage: str, method: str, point: dict, seed: int) -> ExperimentConfig:
+    """The resolved experiment config of one run."""
+    method_spec = spec.methods[method]
+    stage_spec = getattr(spec, stage)
+    label = point_label(point)
+    base = Path(method_spec.config)
+    base = base if base.is_absolute() else REPO / base
+    overrides = [*method_spec.overrides, *stage_spec.overrides, *(_as_override(k, v) for k, v in point.items()),
+                 f"name={spec.name}-{stage}-{method}-{label}", f"seed={seed}",
+                 f"output_root={spec.root / stage}", f"wandb.group={spec.name}-{stage}"]
+    config = parse_experiment(apply_overrides(read_yaml(base), overrides), f"{base} (sweep {spec.name})")
+    if stage == "dev" and config.data.eval_split == "test":
+        raise ValueError(f"sweep {spec.name}: dev run {method}/{label} would score the test split; "
+                         "set dev.overrides to a dev split (e.g. data.eval_split=dev)")
+    return config
+
+
+def expand(spec: SweepSpec, stage: str, chosen: dict[str, dict] | None = None) -> list[Run]:
+    """Runs of ``stage``: the whole search space (dev), or each method's chosen point (final)."""
+    if stage not in STAGES:
+        raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
+    runs = []
+    for method, method_spec in spec.methods.items():
+        if stage == "dev":
+            points = search_points(method_spec)
+        else:
+            if chosen is None or method not in chosen:
+                raise ValueError(f"final stage of {spec.name}: no selection for method {method!r}; run `reft select`")
+            points = [chosen[method]]
+        for point in points:
+            for seed in getattr(spec, stage).seeds:
+                runs.append(Run(stage, method, point_label(point), seed, experiment(spec, stage, method, point, seed)))
+    return runs

@@ -1,0 +1,139 @@
+"""Sweeps: expansion, skip-completed, dev-only selection, kill-and-resume equality, and a real
+SLURM array job (through submitit on a local single-node cluster)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from benchmarks.run import run_dir
+from slurm.launch import launch, status
+from slurm.select import read_selection, select
+from slurm.sweep import expand, load_sweep, point_label
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["data.train=[commonsense/arc_easy]", "data.train_limit=8", "train.max_steps=3", "train.batch_size=4",
+        "train.grad_accum=1", "train.save_every=1", "data.eval_limit=4", "eval.max_new_tokens=4",
+        "wandb.mode=disabled", "method.layers=[3,9]"]
+
+
+def write_spec(tmp_path, name="tiny", grid=None, executor="debug", extra=None) -> Path:
+    spec = {
+        "name": name, "suite": "commonsense", "output_root": str(tmp_path / "sweeps"),
+        "dev": {"overrides": ["data.eval=[commonsense/arc_easy]", "data.eval_split=dev"], "seeds": [42]},
+        "final": {"overrides": ["data.eval=[commonsense/arc_easy]"], "seeds": [42, 43]},
+        "methods": {"loreft": {"config": "benchmarks/experiments/commonsense/smollm2_cpu_loreft.yaml",
+                               "grid": grid or {"train.lr": [1.0e-3, 3.0e-2]}, "overrides": TINY + (extra or [])}},
+        "executor": {"kind": executor, "parallelism": 2, "timeout_min": 10},
+    }
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def test_expansion_names_points_and_seeds(tmp_path):
+    spec = load_sweep(write_spec(tmp_path, grid={"train.lr": [1.0e-3, 3.0e-3], "method.rank": [4, 8]}))
+    runs = expand(spec, "dev")
+    assert [r.point for r in runs] == ["lr1e-03_rank4", "lr1e-03_rank8", "lr3e-03_rank4", "lr3e-03_rank8"]
+    first = runs[0].config
+    assert (first.train.lr, first.method["rank"], first.seed, first.data.eval_split) == (1e-3, 4, 42, "dev")
+    assert run_dir(first) == tmp_path / "sweeps/tiny/dev/tiny-dev-loreft-lr1e-03_rank4/seed42"
+    final = expand(spec, "final", {"loreft": {"train.lr": 3.0e-3, "method.rank": 8}})
+    assert [(r.point, r.seed) for r in final] == [("lr3e-03_rank8", 42), ("lr3e-03_rank8", 43)]
+    assert final[0].config.data.eval_split == "test"
+    with pytest.raises(ValueError, match="no selection for method 'loreft'"):
+        expand(spec, "final", {})
+    assert point_label({}) == "default"
+
+
+def test_dev_stage_may_not_score_the_test_split(tmp_path):
+    path = write_spec(tmp_path)
+    spec = yaml.safe_load(path.read_text())
+    spec["dev"]["overrides"] = ["data.eval=[commonsense/arc_easy]"]  # eval_split stays "test"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    with pytest.raises(ValueError, match="would score the test split"):
+        expand(load_sweep(path), "dev")
+
+
+def fake_result(directory: Path, split: str, accuracy: float) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "result.json").write_text(json.dumps({"tasks": {"commonsense/arc_easy": {
+        "split": split, "primary_metric": "accuracy", "metrics": {"accuracy": accuracy}}}}))
+
+
+def test_selection_reads_dev_scores_only(tmp_path):
+    spec = load_sweep(write_spec(tmp_path))
+    runs = expand(spec, "dev")
+    with pytest.raises(FileNotFoundError, match="2 dev run"):
+        select(spec, runs)
+    fake_result(run_dir(runs[0].config), "dev", 0.40)
+    fake_result(run_dir(runs[1].config), "dev", 0.55)
+    record = select(spec, runs)
+    assert record["chosen"] == {"loreft": {"train.lr": 3.0e-2}} == read_selection(spec)
+    assert record["dev_scores"]["loreft"]["lr1e-03"]["score"] == 0.40
+    assert json.loads((spec.root / "selection.json").read_text())["space"]["loreft"] == [
+        {"train.lr": 1e-3}, {"train.lr": 3e-2}]
+    fake_result(run_dir(runs[1].config), "test", 0.99)  # a leaked test score is refused
+    with pytest.raises(ValueError, match="scored on the test split"):
+        select(spec, runs)
+
+
+def test_debug_sweep_end_to_end_skips_completed_runs(tmp_path):
+    spec = load_sweep(write_spec(tmp_path, grid={"train.lr": [1.0e-3]}))
+    runs = expand(spec, "dev")
+    jobs = launch(spec, runs)
+    assert len(jobs) == 1 and all(r.state == "done" for r in status(spec, runs))
+    result = json.loads((run_dir(runs[0].config) / "result.json").read_text())
+    assert result["tasks"]["commonsense/arc_easy"]["split"] == "dev" and result["train"]["steps"] == 3
+    assert launch(spec, runs) == []  # nothing left to do
+    chosen = select(spec)["chosen"]
+    final = expand(spec, "final", chosen)
+    assert [s.state for s in status(spec, final)] == ["pending", "pending"]
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and its descendants (no chance to checkpoint: a hard preemption)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    for child in (children.read_text().split() if children.exists() else []):
+        kill_tree(int(child))
+    os.kill(pid, signal.SIGKILL)
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
+    """A local job SIGKILLed mid-training, relaunched: same losses, outputs and metrics."""
+    steps = ["train.max_steps=8"]
+    reference_spec = load_sweep(write_spec(tmp_path / "a", grid={"train.lr": [3.0e-2]}, extra=steps))
+    reference = expand(reference_spec, "dev")
+    launch(reference_spec, reference)
+
+    spec = load_sweep(write_spec(tmp_path / "b", grid={"train.lr": [3.0e-2]}, executor="local", extra=steps))
+    runs = expand(spec, "dev")
+    [job] = launch(spec, runs, wait=False)
+    state = run_dir(runs[0].config) / "train/checkpoint/trainer_state.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (state.is_file() and json.loads(state.read_text())["step"] >= 2):
+        time.sleep(0.05)
+    kill_tree(int(job.job_id))  # submitit's local controller and the task process it runs
+    killed_at = json.loads(state.read_text())["step"]
+    assert 2 <= killed_at < 8 and not (run_dir(runs[0].config) / "result.json").exists()
+    assert [r.state for r in status(spec, runs)] == ["failed"]
+
+    launch(spec, runs)
+    resumed = json.loads((run_dir(runs[0].config) / "result.json").read_text())
+    whole = json.loads((run_dir(reference[0].config) / "result.json").read_text())
+    assert resumed["train"]["resumed_from"] == killed_at and whole["train"]["resumed_from"] == 0
+    assert resumed["train"]["losses"] == whole["train"]["losses"]
+    assert resumed["tasks"]["commonsense/arc_easy"]["metrics"] == whole["tasks"]["commonsense/arc_easy"]["metrics"]
+    outputs = lambda r, c: (run_dir(c) / r["tasks"]["commonsense/arc_easy"]["predictions"]).read_text()  # noqa: E731
+    assert outputs(resumed, runs[0].config) == outputs(whole, reference[0].config)
