@@ -17,6 +17,7 @@ task without a result. A run whose ``result.json`` exists is complete and is not
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import subprocess
@@ -27,6 +28,7 @@ from pathlib import Path
 import torch
 
 from baselines import build_method, count_parameters, load_method, save_method
+from reft import distributed
 from reft.data import ClassificationCollator, ClassificationDataset, SupervisedCollator, SupervisedDataset
 from reft.io import atomic_write, atomic_write_json
 from reft.pretrained import load_model, load_tokenizer
@@ -67,7 +69,8 @@ def environment(config: ExperimentConfig) -> dict:
     return {"git_commit": git("rev-parse", "HEAD") or None, "git_dirty": bool(git("status", "--porcelain")),
             "packages": versions, "python": platform.python_version(), "host": platform.node(),
             "model": config.model.name, "model_revision": config.model.revision,
-            "device": "cuda" if torch.cuda.is_available() else "cpu", "threads": torch.get_num_threads()}
+            "device": "cuda" if torch.cuda.is_available() else "cpu", "threads": torch.get_num_threads(),
+            "processes": distributed.world_size()}
 
 
 # ---------------------------------------------------------------- data
@@ -157,8 +160,10 @@ def _train(config: ExperimentConfig, directory: Path, tokenizer, logger) -> tupl
               "best_epoch": result.best_epoch if result else None, "examples": len(dataset),
               "params": {"trainable": params.trainable, "total": params.total, "percent": params.percent,
                          "head": params.head}}
-    save_method(wrapped, directory / "model")
-    atomic_write_json(directory / "train.json", record)
+    if distributed.is_main():
+        save_method(wrapped, directory / "model")
+        atomic_write_json(directory / "train.json", record)
+    distributed.barrier()
     return method, wrapped, record
 
 
@@ -239,13 +244,21 @@ def run_experiment(config: ExperimentConfig) -> Path:
     directory = run_dir(config)
     if is_complete(config):
         return directory
-    directory.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(directory / "config.json", config.to_dict())
+    distributed.init_from_env()  # several processes (torchrun, SLURM tasks) share the training
+    main = distributed.is_main()
     env = environment(config)
-    atomic_write_json(directory / "environment.json", env)
-    logger = WandbLogger(config, directory)
+    if main:
+        directory.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(directory / "config.json", config.to_dict())
+        atomic_write_json(directory / "environment.json", env)
+    distributed.barrier()
+    logger = WandbLogger(config if main else dataclasses.replace(
+        config, wandb=dataclasses.replace(config.wandb, mode="disabled")), directory)
     tokenizer = load_tokenizer(config.model.name)
     _, wrapped, train_record = _train(config, directory, tokenizer, logger)
+    if not main:  # evaluation and results belong to the first process
+        distributed.barrier()
+        return directory
     tasks = _evaluate(config, directory, tokenizer, wrapped, logger)
     result = {"name": config.name, "suite": config.suite, "seed": config.seed, "model": config.model.name,
               "method": config.method, "params": train_record["params"],
@@ -254,4 +267,5 @@ def run_experiment(config: ExperimentConfig) -> Path:
     logger.finish({f"{name}/{task['primary_metric']}": task["metrics"][task["primary_metric"]]
                    for name, task in tasks.items()} | {"params_percent": train_record["params"]["percent"]})
     atomic_write_json(directory / "result.json", result)
+    distributed.barrier()
     return directory

@@ -29,6 +29,7 @@ from safetensors.torch import load_file
 from torch import nn
 from torch.utils.data import Dataset
 
+from . import distributed
 from .io import atomic_save_tensors, atomic_write_json
 
 SCHEDULES = ("linear", "constant", "cosine")
@@ -210,10 +211,13 @@ class _BestEpoch:
 
 
 def _micro_batches(dataset: Dataset, order: list[int], batch_size: int, collate: Callable, start: int):
-    """Batches of one epoch in ``order``, from batch ``start`` on; draws no random numbers, so a
-    resumed run consumes the RNG exactly as an uninterrupted one."""
-    for first in range(start * batch_size, len(order), batch_size):
-        yield collate([dataset[i] for i in order[first:first + batch_size]])
+    """This process's share of the batches of one epoch in ``order``, from batch ``start`` on.
+    A global batch holds ``batch_size`` examples per process; process r takes the r-th slice.
+    Draws no random numbers, so a resumed run consumes the RNG exactly as an uninterrupted one."""
+    size, offset = batch_size * distributed.world_size(), batch_size * distributed.rank()
+    for first in range(start * size, len(order), size):
+        chunk = order[first:first + size][offset:offset + batch_size]
+        yield collate([dataset[i] for i in chunk]) if chunk else None
 
 
 def _to_device(batch: dict, device: torch.device) -> dict:
@@ -230,7 +234,7 @@ def train(model: nn.Module, dataset: Dataset, collate: Callable, config: Trainin
     every epoch and ends with the parameters of the best epoch.
     """
     device = next(model.parameters()).device
-    batches_per_epoch = math.ceil(len(dataset) / config.batch_size)
+    batches_per_epoch = math.ceil(len(dataset) / (config.batch_size * distributed.world_size()))
     steps_per_epoch = max(1, batches_per_epoch // config.grad_accum)
     total = config.max_steps or math.ceil(config.epochs * steps_per_epoch)
     warmup = math.ceil(config.warmup_ratio * total)
@@ -252,9 +256,14 @@ def train(model: nn.Module, dataset: Dataset, collate: Callable, config: Trainin
         for _ in range(done_in_epoch, steps_per_epoch):
             step_loss = 0.0
             for _ in range(config.grad_accum):
-                outputs = model(**_to_device(next(micro), device))
+                batch = next(micro)
+                if batch is None:  # the last global batch had no examples left for this process
+                    continue
+                outputs = model(**_to_device(batch, device))
                 (outputs.loss / config.grad_accum).backward()
                 step_loss += outputs.loss.item() / config.grad_accum
+            distributed.average_gradients(trainable)
+            step_loss = distributed.mean_over_processes(step_loss)
             if config.max_grad_norm:
                 torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
             optimizer.step()
@@ -268,7 +277,9 @@ def train(model: nn.Module, dataset: Dataset, collate: Callable, config: Trainin
                 if log:
                     log({"step": step, "epoch": step / steps_per_epoch, "dev_score": selection.scores[-1]})
             if checkpoint and config.save_every and (step % config.save_every == 0 or step == total):
-                checkpoint.save(model, optimizer, scheduler, step, losses, selection)
+                if distributed.is_main():
+                    checkpoint.save(model, optimizer, scheduler, step, losses, selection)
+                distributed.barrier()
             if log and (step % config.log_every == 0 or step == total):
                 log({"step": step, "epoch": step / steps_per_epoch, "loss": step_loss,
                      "lr": scheduler.get_last_lr()[0]})
