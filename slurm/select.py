@@ -15,7 +15,7 @@ from pathlib import Path
 from benchmarks.run import run_dir
 from reft.io import atomic_write_json
 
-from .sweep import Run, SweepSpec, expand, point_label, search_points
+from .sweep import Run, SweepSpec, expand, has_search, point_label, search_points
 
 SELECTION_FILE = "selection.json"
 
@@ -33,6 +33,13 @@ def dev_score(result: dict, where: str) -> tuple[float, dict]:
 
 def select(spec: SweepSpec, runs: list[Run] | None = None) -> dict:
     """Choose each method's point from its dev runs; write and return the selection record."""
+    if not has_search(spec):  # one point per method: nothing to choose, no dev runs needed
+        chosen = {method: search_points(m)[0] for method, m in spec.methods.items()}
+        record = {"sweep": spec.name, "suite": spec.suite, "criterion": "no search: one point per method",
+                  "space": {method: [point] for method, point in chosen.items()}, "dev_scores": {},
+                  "chosen": chosen}
+        atomic_write_json(spec.root / SELECTION_FILE, record)
+        return record
     runs = runs if runs is not None else expand(spec, "dev")
     missing = [run.key for run in runs if not (run_dir(run.config) / "result.json").is_file()]
     if missing:

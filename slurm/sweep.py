@@ -82,6 +82,8 @@ class SweepSpec:
     final: StageSpec = field(default_factory=lambda: StageSpec(seeds=[42, 43, 44]))
     executor: ExecutorSpec = field(default_factory=ExecutorSpec)
     output_root: str = "sweeps"
+    floors: list[str] = field(default_factory=list, metadata={
+        "help": "experiment configs run once (first final seed) next to the final stage, e.g. the untrained model"})
 
     def __post_init__(self) -> None:
         self.methods = {name: m if isinstance(m, MethodSpec) else from_dict(MethodSpec, m, f"methods.{name}")
@@ -150,6 +152,25 @@ def experiment(spec: SweepSpec, stage: str, method: str, point: dict, seed: int)
         raise ValueError(f"sweep {spec.name}: dev run {method}/{label} would score the test split; "
                          "set dev.overrides to a dev split (e.g. data.eval_split=dev)")
     return config
+
+
+def has_search(spec: SweepSpec) -> bool:
+    """Whether any method has more than one point (else the dev stage has nothing to choose)."""
+    return any(len(search_points(m)) > 1 for m in spec.methods.values())
+
+
+def floor_runs(spec: SweepSpec) -> list[Run]:
+    """The ``floors`` experiments, once each, in the final stage's folder."""
+    runs = []
+    seed = spec.final.seeds[0]
+    for path in spec.floors:
+        base = Path(path) if Path(path).is_absolute() else REPO / path
+        overrides = [*spec.final.overrides, f"seed={seed}", f"output_root={spec.root / 'final'}",
+                     f"wandb.group={spec.name}-final"]
+        config = parse_experiment(apply_overrides(read_yaml(base), overrides), f"{base} (sweep {spec.name})")
+        config.name = f"{spec.name}-final-{config.name}"
+        runs.append(Run("final", config.method["name"], "floor", seed, config))
+    return runs
 
 
 def expand(spec: SweepSpec, stage: str, chosen: dict[str, dict] | None = None) -> list[Run]:
