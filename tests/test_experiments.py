@@ -112,7 +112,7 @@ def test_commonsense_end_to_end_on_smollm2(tmp_path):
 
 
 def test_glue_end_to_end_on_minilm_with_best_epoch(tmp_path):
-    config, directory = run(tmp_path, "benchmarks/experiments/glue/minilm_cpu_loreft_sst2.yaml",
+    config, directory = run(tmp_path, "benchmarks/experiments/glue/minilm_cpu_loreft.yaml",
                             "data.train_limit=48", "train.epochs=2", "train.batch_size=16", "data.eval_limit=20")
     result = assert_run_files(directory, ["glue/sst2"], 20)
     assert len(result["train"]["epoch_scores"]) == 2 and result["train"]["best_epoch"] in (1, 2)
