@@ -55,6 +55,17 @@ class SupervisedDataset(Dataset):
         return self.examples[index]
 
 
+def right_pad(sequences: Sequence[Sequence[int]], value: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``[batch, longest]`` tensor of ``sequences`` padded on the right with ``value``, and the mask."""
+    width = max(len(seq) for seq in sequences)
+    padded = torch.full((len(sequences), width), value, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        padded[row, :len(seq)] = torch.tensor(seq, dtype=torch.long)
+        mask[row, :len(seq)] = 1
+    return padded, mask
+
+
 class SupervisedCollator:
     """Right-pads a list of ``TokenizedExample`` into model inputs.
 
@@ -67,15 +78,8 @@ class SupervisedCollator:
         self.locate = locate
 
     def __call__(self, examples: list[TokenizedExample]) -> dict[str, torch.Tensor]:
-        width = max(len(e.input_ids) for e in examples)
-        input_ids = torch.full((len(examples), width), self.pad_token_id, dtype=torch.long)
-        labels = torch.full((len(examples), width), IGNORE_INDEX, dtype=torch.long)
-        mask = torch.zeros((len(examples), width), dtype=torch.long)
-        for row, example in enumerate(examples):
-            n = len(example.input_ids)
-            input_ids[row, :n] = torch.tensor(example.input_ids)
-            labels[row, :n] = torch.tensor(example.labels)
-            mask[row, :n] = 1
+        input_ids, mask = right_pad([e.input_ids for e in examples], self.pad_token_id)
+        labels, _ = right_pad([e.labels for e in examples], IGNORE_INDEX)
         batch = {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
         if self.locate is not None:
             lengths = torch.tensor([min(e.prompt_length, len(e.input_ids)) for e in examples])
@@ -118,12 +122,7 @@ class ClassificationCollator:
         self.locate = locate
 
     def __call__(self, examples: list[ClassificationExample]) -> dict[str, torch.Tensor]:
-        width = max(len(e.input_ids) for e in examples)
-        input_ids = torch.full((len(examples), width), self.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(examples), width), dtype=torch.long)
-        for row, example in enumerate(examples):
-            input_ids[row, :len(example.input_ids)] = torch.tensor(example.input_ids)
-            mask[row, :len(example.input_ids)] = 1
+        input_ids, mask = right_pad([e.input_ids for e in examples], self.pad_token_id)
         regression = any(isinstance(e.label, float) for e in examples)
         labels = torch.tensor([e.label for e in examples], dtype=torch.float if regression else torch.long)
         batch = {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
