@@ -1,0 +1,171 @@
+"""Tables, plots and the results notebook, built from synthetic raw results with hand-computed values."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from benchmarks.plots import write_plots
+from benchmarks.tables import load_results, paper_comparison, suite_table, write_tables
+
+REPO = Path(__file__).resolve().parents[1]
+SEEDS = (42, 43, 44)
+
+
+def task_record(metrics: dict, primary: str = "accuracy", split: str = "test", n: int = 40) -> dict:
+    return {"metrics": metrics, "primary_metric": primary, "n": n, "split": split, "version": 2,
+            "fingerprint": "0123456789abcdef", "extractor": "paper", "decoding": {}, "seconds": 1.0,
+            "predictions": "predictions/x.jsonl"}
+
+
+def write_result(raw: Path, suite: str, method: str, seed: int, tasks: dict, percent: float,
+                 model: str = "pypi:smollm2-135m-instruct", name: str | None = None) -> Path:
+    name = name or f"{suite}-cpu-final-{method}"
+    result = {"name": name, "suite": suite, "seed": seed, "model": model, "method": {"name": method, "rank": 8},
+              "params": {"trainable": 1, "total": 100, "percent": percent, "head": 0},
+              "train": {"steps": 1, "seconds": 1.0, "losses": [1.0], "best_epoch": None, "epoch_scores": [],
+                        "examples": 8},
+              "tasks": tasks, "config": {}, "environment": {}}
+    path = raw / suite / f"{name}__seed{seed}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result))
+    return path
+
+
+def accuracies(**per_task: float) -> dict:
+    return {f"commonsense/{task}": task_record({"accuracy": value}) for task, value in per_task.items()}
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory) -> Path:
+    """commonsense: LoReFT and LoRA × 3 seeds on BoolQ and PIQA; glue: LoReFT × 2 seeds on SST-2, STS-B."""
+    raw = tmp_path_factory.mktemp("results") / "raw"
+    for seed, boolq, piqa in zip(SEEDS, (0.5, 0.6, 0.7), (0.7, 0.8, 0.9)):
+        write_result(raw, "commonsense", "loreft", seed, accuracies(boolq=boolq, piqa=piqa), 0.2053)
+    for seed, boolq in zip(SEEDS, (0.5, 0.6, 0.8)):
+        write_result(raw, "commonsense", "lora", seed, accuracies(boolq=boolq, piqa=0.6), 0.5)
+    for seed, sst2, pearson in zip(SEEDS[:2], (0.9, 0.8), (0.8, 0.9)):
+        write_result(raw, "glue", "loreft", seed, {
+            "glue/sst2": task_record({"accuracy": sst2}, n=436),
+            "glue/stsb": task_record({"pearson": pearson, "spearman": 0.1}, primary="pearson", n=750)},
+            0.0123, model="pypi:all-minilm-l6-v2")
+    return raw
+
+
+def test_suite_table_means_stds_and_layout(raw):
+    df = load_results(raw)
+    assert len(df) == 3 * 2 * 2 + 2 * 2
+    table = suite_table(df, "commonsense").set_index("Method")
+    assert list(table.columns) == ["Model", "Params%", "BoolQ", "PIQA", "SIQA", "HellaSwag", "WinoGrande",
+                                   "ARC-e", "ARC-c", "OBQA", "Avg", "Seeds"]
+    assert list(table.index) == ["LoRA", "LoReFT"]
+    loreft, lora = table.loc["LoReFT"], table.loc["LoRA"]
+    assert (loreft["Params%"], loreft["BoolQ"], loreft["PIQA"], loreft["Avg"], loreft["Seeds"]) == \
+        ("0.205", "60.0 ± 10.0", "80.0 ± 10.0", "70.0 ± 10.0", 3)
+    # sample std (ddof=1): BoolQ 50, 60, 80 → 63.3 ± 15.3; per-seed Avg 55, 60, 70 → 61.7 ± 7.6
+    assert (lora["Params%"], lora["BoolQ"], lora["PIQA"], lora["Avg"]) == ("0.500", "63.3 ± 15.3", "60.0 ± 0.0",
+                                                                         "61.7 ± 7.6")
+    assert set(loreft[["SIQA", "HellaSwag", "WinoGrande", "ARC-e", "ARC-c", "OBQA"]]) == {"—"}
+
+    glue = suite_table(df, "glue").iloc[0]
+    assert (glue["Method"], glue["SST-2"], glue["STS-B"], glue["Avg"], glue["MNLI"], glue["Seeds"]) == \
+        ("LoReFT", "85.0 ± 7.1", "85.0 ± 7.1", "85.0 ± 0.0", "—", 2)  # STS-B: Pearson, not Spearman
+
+
+def test_paper_comparison_shows_the_papers_rows(raw):
+    comparison = paper_comparison(load_results(raw), "commonsense")
+    paper = comparison[(comparison.Source == "paper") & (comparison.Method == "LoReFT")].set_index("Model")
+    assert paper.loc["LLaMA-7B", ["Params%", "BoolQ", "PIQA", "HellaSwag", "OBQA", "Avg"]].tolist() == \
+        [0.031, 69.3, 84.4, 93.1, 78.9, 80.2]
+    assert set(comparison[comparison.Method == "LoRA*"].Model) == {"LLaMA-7B", "LLaMA-13B", "Llama-2-7B",
+                                                                   "Llama-3-8B"}
+    gap = comparison[comparison.Source == "ours − paper (LLaMA-7B)"].set_index("Method")
+    assert gap.loc["LoReFT", "BoolQ"] == pytest.approx(60.0 - 69.3)
+    assert pd.isna(gap.loc["LoReFT", "Avg"])  # our Avg covers 2 tasks, the paper's 8
+
+
+def test_write_tables_markdown_latex_csv(raw, tmp_path):
+    written = write_tables(raw, tmp_path)
+    assert sorted(p.name for p in written) == sorted(f"{suite}{ext}" for suite in ("commonsense", "glue")
+                                                     for ext in (".md", ".tex", ".csv", "_vs_paper.md"))
+    markdown = (tmp_path / "commonsense.md").read_text()
+    assert "| pypi:smollm2-135m-instruct | LoReFT | 0.205 | 60.0 ± 10.0 | 80.0 ± 10.0 | — |" in markdown
+    assert "BoolQ 40" in markdown and "Seeds: 42, 43, 44" in markdown and "Not run: SIQA" in markdown
+    assert "pearson (STS-B)" in (tmp_path / "glue.md").read_text()
+    latex = (tmp_path / "commonsense.tex").read_text()
+    assert "\\toprule" in latex and "\\bottomrule" in latex and "Params\\%" in latex
+    table = suite_table(load_results(raw), "commonsense")
+    assert pd.read_csv(tmp_path / "commonsense.csv", dtype=str, keep_default_na=False).equals(table.astype(str))
+    versus = (tmp_path / "commonsense_vs_paper.md").read_text()
+    assert "The models differ" in versus and "| paper | LLaMA-7B | LoReFT | 0.031 | 69.3 | 84.4 |" in versus
+    assert "| ours − paper (LLaMA-7B) | pypi:smollm2-135m-instruct | LoReFT | — | -9.3 | -4.4 |" in versus
+
+
+def test_refuses_dev_splits_incomplete_results_and_mixed_runs(tmp_path):
+    dev = write_result(tmp_path / "dev", "commonsense", "loreft", 42,
+                       {"commonsense/boolq": task_record({"accuracy": 0.5}, split="dev")}, 0.2)
+    with pytest.raises(ValueError, match=f"{dev}.*'dev' split"):
+        load_results(tmp_path / "dev")
+    broken = write_result(tmp_path / "broken", "commonsense", "loreft", 42, accuracies(boolq=0.5), 0.2)
+    result = json.loads(broken.read_text())
+    del result["params"]
+    broken.write_text(json.dumps(result))
+    with pytest.raises(ValueError, match=f"{broken}: result is missing params"):
+        load_results(tmp_path / "broken")
+    for name in ("rank4", "rank8"):  # two LoReFT configurations would be averaged into one row
+        write_result(tmp_path / "mixed", "commonsense", "loreft", 42, accuracies(boolq=0.5), 0.2, name=name)
+    with pytest.raises(ValueError, match="runs rank4 and rank8 are both LoReFT"):
+        suite_table(load_results(tmp_path / "mixed"), "commonsense")
+
+
+def test_instruction_table_names_the_judge(tmp_path):
+    judged = {"win_rate": 47.5, "n": 40, "judge": "local_lm", "comparable_with_paper": False}
+    for seed in (42, 43):
+        write_result(tmp_path / "raw", "instruction", "loreft", seed,
+                     {"instruction/alpaca_eval": task_record(judged, primary="win_rate", split="eval")}, 0.01)
+    df = load_results(tmp_path / "raw")
+    assert suite_table(df, "instruction").loc[0, "Win rate"] == "47.5 ± 0.0"  # win rate is already in %
+    assert not paper_comparison(df, "instruction").Source.str.startswith("ours −").any()
+    write_tables(tmp_path / "raw", tmp_path / "tables")
+    assert "local_lm; **not comparable" in (tmp_path / "tables" / "instruction.md").read_text()
+
+
+def test_write_plots_png_and_svg(raw, tmp_path):
+    written = write_plots(raw, tmp_path / "a")
+    assert sorted(p.name for p in written) == sorted(f"{suite}_{kind}.{ext}" for suite in ("commonsense", "glue")
+                                                     for kind in ("params_vs_score", "per_task")
+                                                     for ext in ("png", "svg"))
+    assert all(p.stat().st_size > 1000 for p in written)
+    again = write_plots(raw, tmp_path / "b")
+    assert [p.read_bytes() for p in written] == [p.read_bytes() for p in again]  # deterministic files
+
+
+def test_notebook_regenerates_everything(raw, tmp_path, monkeypatch):
+    """Runs notebooks/results.ipynb on a copy of the synthetic results, in a kernel on this interpreter
+    (a kernelspec written to a temporary JUPYTER_PATH, so no `ipykernel install` is needed)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    shutil.copytree(raw, tmp_path / "raw")
+    kernels = tmp_path / "jupyter" / "kernels" / "reft-test"
+    kernels.mkdir(parents=True)
+    (kernels / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "reft test", "language": "python"}))
+    for variable, value in {"JUPYTER_PATH": tmp_path / "jupyter", "JUPYTER_RUNTIME_DIR": tmp_path / "runtime",
+                            "IPYTHONDIR": tmp_path / "ipython", "REFT_RESULTS_RAW": tmp_path / "raw",
+                            "REFT_RESULTS_OUT": tmp_path / "out"}.items():
+        monkeypatch.setenv(variable, str(value))
+    notebook = nbformat.read(REPO / "notebooks" / "results.ipynb", as_version=4)
+    NotebookClient(notebook, kernel_name="reft-test", timeout=120,
+                   resources={"metadata": {"path": str(REPO)}}).execute()
+    assert (tmp_path / "out" / "tables" / "glue.md").is_file()
+    assert (tmp_path / "out" / "plots" / "commonsense_per_task.png").stat().st_size > 0
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert any("image/png" in o.get("data", {}) for o in outputs)
