@@ -10,7 +10,7 @@
     reft select SPEC.yaml                     pick each method's setting from its dev runs only
     reft reproduce SUITE [--preset cpu|paper] a suite end to end (what `make reproduce-SUITE` runs)
     reft collect RUN_DIR|SWEEP_ROOT ...       copy finished results into results/raw
-    reft tables                               regenerate results/tables and results/plots
+    reft tables [--results DIR]               regenerate results/tables and results/plots from results/raw
     reft tasks                                list the registered tasks with versions
 """
 
@@ -116,10 +116,13 @@ def command_collect(args) -> int:
 
 
 def command_tables(args) -> int:
-    from .plots import main as plots_main
-    from .tables import main as tables_main
+    from .plots import write_plots
+    from .tables import write_tables
 
-    return tables_main(args.rest) or plots_main(args.rest)
+    results = Path(args.results)
+    for path in write_tables(results / "raw", results / "tables") + write_plots(results / "raw", results / "plots"):
+        print(f"  {path}")
+    return 0
 
 
 def command_tasks(args) -> int:
@@ -163,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     collect.add_argument("paths", nargs="+", help="run directories or sweep roots")
     collect.set_defaults(run=command_collect)
     tables = commands.add_parser("tables", help="regenerate results/tables and results/plots from results/raw")
-    tables.add_argument("rest", nargs=argparse.REMAINDER)
+    tables.add_argument("--results", default="results", help="folder holding raw/; tables/ and plots/ go there")
     tables.set_defaults(run=command_tables)
     tasks = commands.add_parser("tasks", help="list registered tasks")
     tasks.set_defaults(run=command_tasks)
