@@ -63,3 +63,28 @@ def smollm2(smollm2_path):
     from reft.pretrained import load_model
 
     return load_model(SMOLLM2).eval()
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """A real single-node SLURM cluster on localhost (slurm/local_cluster.py), shared by the session.
+
+    Skipped when SLURM is not installed or we are not root, unless REFT_REQUIRE_SLURM=1 (set by
+    .ci/run): then a missing SLURM fails the test instead. ``SLURM_CONF`` (and a ``PATH`` with an
+    squeue-backed ``sacct``) are set in os.environ while it lives.
+    """
+    import sys
+    from pathlib import Path
+
+    repo = str(Path(__file__).resolve().parents[1])
+    if repo not in sys.path:  # `slurm` is not an installed package: import it from the checkout
+        sys.path.insert(0, repo)
+    from slurm.local_cluster import LocalSlurmCluster
+
+    ok, reason = LocalSlurmCluster.available()
+    if not ok:
+        if os.environ.get("REFT_REQUIRE_SLURM") == "1":
+            pytest.fail(f"REFT_REQUIRE_SLURM=1 but no local SLURM cluster: {reason}", pytrace=False)
+        pytest.skip(reason)
+    with LocalSlurmCluster() as cluster:
+        yield cluster
