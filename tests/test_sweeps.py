@@ -137,3 +137,41 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     assert resumed["tasks"]["commonsense/arc_easy"]["metrics"] == whole["tasks"]["commonsense/arc_easy"]["metrics"]
     outputs = lambda r, c: (run_dir(c) / r["tasks"]["commonsense/arc_easy"]["predictions"]).read_text()  # noqa: E731
     assert outputs(resumed, runs[0].config) == outputs(whole, reference[0].config)
+
+
+def test_sweep_as_a_slurm_array_with_a_cancelled_and_resumed_job(slurm_cluster, tmp_path, monkeypatch):
+    """The dev stage as one SLURM array job; then a final run cancelled mid-training with scancel
+    and relaunched ends with the result of an uninterrupted (in-process) run."""
+    import subprocess
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # jobs share this machine's 2 cores
+    partition = getattr(slurm_cluster, "partition", "debug")
+    spec_path = write_spec(tmp_path / "slurm", executor="slurm", extra=["train.max_steps=8"])
+    spec = load_sweep(spec_path, [f"executor.partition={partition}", "executor.timeout_min=10"])
+    runs = expand(spec, "dev")
+    jobs = launch(spec, runs)
+    assert len(jobs) == 2 and len({job.job_id.split("_")[0] for job in jobs}) == 1  # one array job
+    assert [r.state for r in status(spec, runs)] == ["done", "done"]
+
+    final = expand(spec, "final", {"loreft": {"train.lr": 3.0e-2}})[:1]
+    [job] = launch(spec, final, wait=False)
+    state = run_dir(final[0].config) / "train/checkpoint/trainer_state.json"
+    deadline = time.time() + 180
+    while time.time() < deadline and not (state.is_file() and json.loads(state.read_text())["step"] >= 2):
+        time.sleep(0.1)
+    subprocess.run(["scancel", "--signal=KILL", "--full", str(job.job_id)], check=True, timeout=30)
+    deadline = time.time() + 60
+    while time.time() < deadline and status(spec, final)[0].state == "running":
+        time.sleep(0.5)
+    killed_at = json.loads(state.read_text())["step"]
+    assert killed_at < 8 and status(spec, final)[0].state == "failed"
+
+    launch(spec, final)
+    resumed = json.loads((run_dir(final[0].config) / "result.json").read_text())
+    reference_spec = load_sweep(write_spec(tmp_path / "ref", grid={"train.lr": [3.0e-2]}, extra=["train.max_steps=8"]))
+    [reference] = expand(reference_spec, "final", {"loreft": {"train.lr": 3.0e-2}})[:1]
+    launch(reference_spec, [reference])
+    whole = json.loads((run_dir(reference.config) / "result.json").read_text())
+    assert resumed["train"]["resumed_from"] == killed_at > 0
+    assert resumed["train"]["losses"] == whole["train"]["losses"]
+    assert resumed["tasks"] == {k: {**v, "seconds": resumed["tasks"][k]["seconds"]} for k, v in whole["tasks"].items()}
