@@ -110,6 +110,13 @@ def test_commonsense_end_to_end_on_smollm2(tmp_path):
     run_experiment(config)  # complete: not redone
     assert (directory / "result.json").stat().st_mtime == mtime
 
+    from benchmarks.cli import main  # `reft eval`: the saved model re-scored on another task
+    assert main(["eval", str(directory), "data.eval=[commonsense/piqa]", "data.eval_limit=3",
+                 "eval.max_new_tokens=4", "--label", "piqa"]) == 0
+    rescored = json.loads((directory / "evals/piqa/result.json").read_text())
+    assert rescored["tasks"]["commonsense/piqa"]["n"] == 3
+    assert len((directory / "evals/piqa/predictions/commonsense__piqa.jsonl").read_text().splitlines()) == 3
+
 
 def test_glue_end_to_end_on_minilm_with_best_epoch(tmp_path):
     config, directory = run(tmp_path, "benchmarks/experiments/glue/minilm_cpu_loreft.yaml",
