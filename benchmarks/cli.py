@@ -33,8 +33,12 @@ def command_train(args) -> int:
     from .config import load_experiment
     from .run import run_experiment
 
+    from reft import distributed
+
     config = load_experiment(args.config, args.overrides)
     directory = run_experiment(config)
+    if not distributed.is_main():  # other processes only helped train
+        return 0
     result = json.loads((directory / "result.json").read_text())
     print(f"run directory: {directory}")
     print(f"trainable parameters: {result['params']['trainable']:,d} ({result['params']['percent']:.4f}%)")

@@ -256,8 +256,7 @@ def run_experiment(config: ExperimentConfig) -> Path:
         config, wandb=dataclasses.replace(config.wandb, mode="disabled")), directory)
     tokenizer = load_tokenizer(config.model.name)
     _, wrapped, train_record = _train(config, directory, tokenizer, logger)
-    if not main:  # evaluation and results belong to the first process
-        distributed.barrier()
+    if not main:  # evaluation and results belong to the first process (no barrier: it may take hours)
         return directory
     tasks = _evaluate(config, directory, tokenizer, wrapped, logger)
     result = {"name": config.name, "suite": config.suite, "seed": config.seed, "model": config.model.name,
@@ -267,5 +266,4 @@ def run_experiment(config: ExperimentConfig) -> Path:
     logger.finish({f"{name}/{task['primary_metric']}": task["metrics"][task["primary_metric"]]
                    for name, task in tasks.items()} | {"params_percent": train_record["params"]["percent"]})
     atomic_write_json(directory / "result.json", result)
-    distributed.barrier()
     return directory
