@@ -25,5 +25,10 @@ def collect_result(result_path: str | Path, out: str | Path = RAW) -> Path:
 
 
 def collect_sweep(root: str | Path, stage: str = "final", out: str | Path = RAW) -> list[Path]:
-    """Every finished run of one stage of a sweep (``<sweep root>/<stage>/*/seed*/result.json``)."""
+    """Every finished run of one stage of a sweep (``<sweep root>/<stage>/*/seed*/result.json``),
+    and the sweep's selection record (``results/selections/<sweep>.json``: space, dev scores, choice)."""
+    root = Path(root)
+    if (root / "selection.json").is_file():
+        record = json.loads((root / "selection.json").read_text())
+        atomic_write_json(Path(out).parent / "selections" / f"{root.name}.json", record)
     return [collect_result(path, out) for path in sorted(Path(root, stage).glob("*/seed*/result.json"))]
