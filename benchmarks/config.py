@@ -103,15 +103,15 @@ class ExperimentConfig:
 
 
 # ---------------------------------------------------------------- parsing
-class _UniqueKeyLoader(yaml.SafeLoader):
+class StrictLoader(yaml.SafeLoader):
+    """YAML loader that rejects duplicate keys instead of keeping the last one (configs, tasks)."""
+
     def construct_mapping(self, node, deep=False):
-        keys = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in keys:
-                raise ValueError(f"duplicate key {key!r} at line {key_node.start_mark.line + 1}")
-            keys.add(key)
-        return super().construct_mapping(node, deep)
+        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+        duplicates = sorted({str(k) for k in keys if keys.count(k) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate key(s) {duplicates} at line {node.start_mark.line + 1}")
+        return super().construct_mapping(node, deep=deep)
 
 
 def read_yaml(path: str | Path) -> dict:
@@ -119,7 +119,7 @@ def read_yaml(path: str | Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"experiment config {path} not found")
     try:
-        values = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
+        values = yaml.load(path.read_text(), Loader=StrictLoader)
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None
     if not isinstance(values, dict):
@@ -138,12 +138,11 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         options = typing.get_args(annotation)
         if value is None and type(None) in options:
             return None
-        errors = []
         for option in (o for o in options if o is not type(None)):
             try:
                 return _coerce(value, option, where)
-            except ValueError as error:
-                errors.append(str(error))
+            except ValueError:
+                continue
         raise ValueError(f"{where}: {value!r} matches none of {annotation}")
     if annotation is Any:
         return value

@@ -46,6 +46,7 @@ from typing import Any, Sequence
 import yaml
 
 from . import data
+from .config import StrictLoader
 from .data import Example, SplitSource, classification_fields, read_split
 from .extract import EXTRACTORS, after_trigger
 from .metrics import METRICS
@@ -226,21 +227,10 @@ def _bare_source(function) -> str:
     return "\n".join(line.rstrip() for line in lines if line.strip() and not line.strip().startswith("#"))
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """YAML loader that rejects duplicate keys instead of keeping the last one."""
-
-    def construct_mapping(self, node, deep=False):
-        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
-        duplicates = sorted({str(k) for k in keys if keys.count(k) > 1})
-        if duplicates:
-            raise ValueError(f"duplicate key(s) {duplicates} at line {node.start_mark.line + 1}")
-        return super().construct_mapping(node, deep=deep)
-
-
 def load_task(path: Path) -> Task:
     """Parse and check one task YAML; every error names the file."""
     try:
-        spec = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
+        spec = yaml.load(path.read_text(encoding="utf-8"), Loader=StrictLoader)
         return _build(spec, path)
     except (ValueError, TypeError, yaml.YAMLError) as error:
         raise ValueError(f"{path}: {error}") from None

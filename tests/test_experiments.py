@@ -47,7 +47,7 @@ data: {train: commonsense/boolq, eval: [commonsense/boolq]}
 def test_unknown_duplicate_and_mistyped_keys_name_the_key_and_file(tmp_path):
     with pytest.raises(ValueError, match=r"exp.yaml.*\.train: unknown key\(s\) \['learning_rate'\]"):
         load_experiment(write(tmp_path, BASE + "train: {learning_rate: 0.1}\n"))
-    with pytest.raises(ValueError, match=r"exp.yaml: duplicate key 'seed'"):
+    with pytest.raises(ValueError, match=r"exp.yaml: duplicate key\(s\) \['seed'\]"):
         load_experiment(write(tmp_path, BASE + "seed: 1\nseed: 2\n"))
     with pytest.raises(ValueError, match=r"\.train\.batch_size: expected int, got 'eight'"):
         load_experiment(write(tmp_path, BASE + "train: {batch_size: eight}\n"))
