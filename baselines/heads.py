@@ -4,6 +4,14 @@ GLUE models are ``...ForSequenceClassification``: a backbone (``model.base_model
 ``roberta``) plus a randomly initialised head (``classifier`` or ``score``). Every method trains
 that head (the paper's ``--allow_cls_grad``; peft's ``modules_to_save``), and the paper's Params%
 leaves it out (Table 13 caption).
+
+RoBERTa's head (``classifier``) is dense → tanh → projection. BERT-style models (BERT, MiniLM)
+split the same computation: the dense → tanh ``pooler`` lives inside the backbone and
+``classifier`` is one projection. Full finetuning trains both; a frozen
+backbone would keep the pooler at whatever its pretraining left (for sentence-transformer
+checkpoints such as all-MiniLM-L6-v2, which pool by mean, an untrained layer). So the pooler counts
+as part of the head here: trained by every method, saved with it, and left out of Params%, the
+same computation RoBERTa's head trains.
 """
 
 from __future__ import annotations
@@ -40,21 +48,28 @@ def peft_task_type(model: nn.Module) -> str:
 
 
 def head_names(model: nn.Module) -> set[str]:
-    """Top-level children holding the classification head (empty for LMs and bare encoders)."""
+    """Module paths (relative to the Hugging Face model) of the classification head: the top-level
+    children outside the backbone, plus the backbone's ``pooler`` where the head reads it (BERT).
+    Empty for LMs and bare encoders."""
     inner = hf_model(model)
     if not is_sequence_classifier(inner):
         return set()
-    return {name for name, child in inner.named_children()
-            if name != inner.base_model_prefix and any(True for _ in child.parameters())}
+    names = {name for name, child in inner.named_children()
+             if name != inner.base_model_prefix and any(True for _ in child.parameters())}
+    pooler = getattr(getattr(inner, inner.base_model_prefix, None), "pooler", None)
+    if isinstance(pooler, nn.Module) and any(True for _ in pooler.parameters()):
+        names.add(f"{inner.base_model_prefix}.pooler")
+    return names
 
 
 def is_head_parameter(name: str, heads: set[str]) -> bool:
     """Whether a (possibly wrapper-prefixed) parameter name lies inside a head module."""
-    return bool(heads) and any(part in heads for part in name.split("."))
+    padded = f".{name}."
+    return any(f".{head}." in padded for head in heads)
 
 
 def unfreeze_head(model: nn.Module) -> None:
     inner = hf_model(model)
     for name in head_names(inner):
-        for param in getattr(inner, name).parameters():
+        for param in inner.get_submodule(name).parameters():
             param.requires_grad_(True)

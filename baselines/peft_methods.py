@@ -3,7 +3,7 @@
 Options are the peft config's own fields (``LoraConfig(r=32, lora_alpha=64, ...)``), passed
 through unchanged, so peft's documentation is the reference; ``task_type`` is filled in from the
 model (``CAUSAL_LM``, or ``SEQ_CLS``, where peft trains and saves the classification head through
-``modules_to_save``). Defaults are peft's; the paper's baseline settings live in the experiment
+``modules_to_save``: ``baselines.heads.head_names``, BERT's pooler included). Defaults are peft's; the paper's baseline settings live in the experiment
 configs and ``baselines.paper``. Saved with peft's ``save_pretrained`` (``adapter_config.json`` +
 ``adapter_model.safetensors``), loaded with ``PeftModel.from_pretrained``.
 
@@ -20,7 +20,7 @@ from typing import Iterator
 
 from torch import nn
 
-from .heads import peft_task_type
+from .heads import head_names, peft_task_type
 from .registry import Method
 
 
@@ -59,8 +59,10 @@ class PeftMethod(Method):
     def wrap(self, model: nn.Module, options: dict) -> nn.Module:
         from peft import get_peft_model
 
-        config = self.peft_config(options, options.get("task_type", peft_task_type(model)))
-        return get_peft_model(model, config)
+        task_type = options.get("task_type", peft_task_type(model))
+        if task_type == "SEQ_CLS" and "modules_to_save" not in options:  # the head, BERT's pooler included
+            options = {**options, "modules_to_save": sorted(head_names(model))}
+        return get_peft_model(model, self.peft_config(options, task_type))
 
     def save(self, wrapped: nn.Module, directory: Path) -> None:
         wrapped.save_pretrained(str(directory))
