@@ -38,10 +38,13 @@ bench-eval: install  ## evaluation speed vs the authors' loop; writes results/pe
 	$(BIN)/python benchmarks/eval_speed.py
 
 PRESET ?= auto
+FULL ?= 0
 
 SUITES := commonsense arithmetic instruction glue
-$(addprefix reproduce-,$(SUITES)): reproduce-%: install  ## a suite end to end (CPU preset without a GPU; PRESET=paper for the paper's models)
-	$(BIN)/reft reproduce $* --preset $(PRESET)
+# A suite end to end (CPU preset without a GPU; PRESET=paper for the paper's models). By default the
+# quick subset: the committed dev selection and the first seed; FULL=1 runs the dev search and all seeds.
+$(addprefix reproduce-,$(SUITES)): reproduce-%: install
+	$(BIN)/reft reproduce $* --preset $(PRESET) $(if $(filter 1,$(FULL)),,--quick)
 
 tables: install  ## regenerate results/tables and results/plots from results/raw
 	$(BIN)/reft tables

@@ -8,7 +8,7 @@
                                               runs dev, selects on dev scores, then final
     reft sweep status SPEC.yaml               done / running / failed / pending per run
     reft select SPEC.yaml                     pick each method's setting from its dev runs only
-    reft reproduce SUITE [--preset cpu|paper] a suite end to end (what `make reproduce-SUITE` runs)
+    reft reproduce SUITE [--preset cpu|paper] [--quick]  a suite end to end (`make reproduce-SUITE`)
     reft collect RUN_DIR|SWEEP_ROOT ...       copy finished results into results/raw
     reft tables [--results DIR]               regenerate results/tables and results/plots from results/raw
     reft tasks                                list the registered tasks with versions
@@ -105,7 +105,7 @@ def command_select(args) -> int:
 def command_reproduce(args) -> int:
     from slurm.pipeline import reproduce
 
-    reproduce(args.suite, args.preset, args.overrides)
+    reproduce(args.suite, args.preset, args.overrides, quick=args.quick)
     return 0
 
 
@@ -165,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     reproduce.add_argument("suite", choices=["commonsense", "arithmetic", "instruction", "glue"])
     reproduce.add_argument("overrides", nargs="*", help="key=value overrides of the sweep spec")
     reproduce.add_argument("--preset", choices=["auto", "cpu", "paper"], default="auto")
+    reproduce.add_argument("--quick", action="store_true",
+                           help="the committed dev selection instead of the dev stage, and the first seed only")
     reproduce.set_defaults(run=command_reproduce)
     collect = commands.add_parser("collect", help="copy finished results into results/raw")
     collect.add_argument("paths", nargs="+", help="run directories or sweep roots")

@@ -4,15 +4,22 @@ tables and plots. ``make reproduce-<suite>`` runs ``reproduce``.
 Presets: ``benchmarks/sweeps/<suite>_cpu.yaml`` (a small real model on subsets of the real data,
 so the command always does something real on a laptop) and ``<suite>_paper.yaml`` (the paper's
 models and settings; needs GPUs). ``auto`` picks ``paper`` when a GPU is present, else ``cpu``.
+
+``quick`` is the documented subset a fresh CPU machine finishes within the hour: the dev stage is
+replaced by the committed selection record (``results/selections/<sweep>.json``: the dev scores
+and the choice the full run made), and the final stage runs the first seed only. Where committed
+results of the same runs exist, it prints how far the rerun lands from them.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 from .collect import RAW, collect_result, collect_sweep
 from .launch import launch
-from .select import read_selection, select
+from .select import SELECTION_FILE, read_selection, select
 from .sweep import SweepSpec, expand, floor_runs, has_search, load_sweep
 
 SWEEPS = Path(__file__).resolve().parents[1] / "benchmarks" / "sweeps"
@@ -33,30 +40,74 @@ def run_stages(spec: SweepSpec, stage: str = "all", wait: bool = True, log=print
         launch(spec, runs, wait=wait)
 
 
-def preset_path(suite: str, preset: str = "auto") -> Path:
+def preset_path(suite: str, preset: str = "auto", sweeps: Path = SWEEPS) -> Path:
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
     if preset == "auto":
         import torch
 
         preset = "paper" if torch.cuda.is_available() else "cpu"
-    path = SWEEPS / f"{suite}_{preset}.yaml"
+    path = Path(sweeps) / f"{suite}_{preset}.yaml"
     if not path.is_file():
-        known = sorted(p.stem for p in SWEEPS.glob("*.yaml"))
+        known = sorted(p.stem for p in Path(sweeps).glob("*.yaml"))
         raise FileNotFoundError(f"no {preset} preset for suite {suite!r} ({path}); presets: {known}")
     return path
 
 
+def primary_scores(result: dict) -> dict[str, float]:
+    """``{task: primary metric}`` of one result record."""
+    return {task: record["metrics"][record["primary_metric"]] for task, record in result["tasks"].items()}
+
+
+def compare_with_committed(committed: dict[str, dict], collected: list[Path]) -> list[str]:
+    """One line per rerun result that replaced a committed one: the largest per-task difference."""
+    lines = []
+    for path in collected:
+        if path.name not in committed:
+            continue
+        old, new = committed[path.name], primary_scores(json.loads(path.read_text()))
+        diffs = {task: new[task] - old[task] for task in old.keys() & new.keys()}
+        if diffs:
+            task = max(diffs, key=lambda t: abs(diffs[t]))
+            lines.append(f"  {path.stem}: mean {sum(new.values()) / len(new):.4f} "
+                         f"(committed {sum(old.values()) / len(old):.4f}); largest task difference "
+                         f"{diffs[task]:+.4f} ({task})")
+    return lines
+
+
 def reproduce(suite: str, preset: str = "auto", overrides: list[str] | None = None,
-              raw: Path = RAW, log=print) -> Path:
-    """Run a suite's preset end to end and regenerate its tables; returns the table's path."""
+              raw: Path = RAW, log=print, quick: bool = False, sweeps: Path = SWEEPS) -> Path:
+    """Run a suite's preset end to end and regenerate its tables; returns the table's path.
+    ``quick``: the committed selection instead of the dev stage, and the first seed only."""
     from benchmarks.plots import write_plots
     from benchmarks.tables import write_tables
 
-    spec = load_sweep(preset_path(suite, preset), overrides)
-    run_stages(spec, "all", log=log)
+    spec = load_sweep(preset_path(suite, preset, sweeps), overrides)
+    stage = "all"
+    if quick:
+        spec.final.seeds = spec.final.seeds[:1]
+        committed_selection = raw.parent / "selections" / f"{spec.name}.json"
+        if (spec.root / SELECTION_FILE).is_file():
+            stage = "final"
+            log(f"quick: final stage, seed {spec.final.seeds[0]}, with the selection in {spec.root / SELECTION_FILE}")
+        elif committed_selection.is_file():
+            spec.root.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(committed_selection, spec.root / SELECTION_FILE)
+            stage = "final"
+            log(f"quick: final stage, seed {spec.final.seeds[0]}, with the committed selection {committed_selection}")
+        else:
+            log(f"quick: no committed selection ({committed_selection}); running the dev stage, then seed "
+                f"{spec.final.seeds[0]}")
+    committed = {path.name: primary_scores(json.loads(path.read_text()))
+                 for path in (raw / spec.suite).glob("*.json")}
+    run_stages(spec, stage, log=log)
     collected = collect_sweep(spec.root, "final", raw)
     log(f"{len(collected)} results in {raw / spec.suite}")
+    comparison = compare_with_committed(committed, collected)
+    if comparison:
+        log("reruns of committed results (primary metric):")
+        for line in comparison:
+            log(line)
     tables = raw.parent / "tables"
     write_tables(raw, tables)
     write_plots(raw, raw.parent / "plots")
@@ -65,4 +116,4 @@ def reproduce(suite: str, preset: str = "auto", overrides: list[str] | None = No
     return table
 
 
-__all__ = ["run_stages", "reproduce", "preset_path", "collect_result"]
+__all__ = ["run_stages", "reproduce", "preset_path", "collect_result", "compare_with_committed"]

@@ -175,3 +175,32 @@ def test_sweep_as_a_slurm_array_with_a_cancelled_and_resumed_job(slurm_cluster, 
     assert resumed["train"]["resumed_from"] == killed_at > 0
     assert resumed["train"]["losses"] == whole["train"]["losses"]
     assert resumed["tasks"] == {k: {**v, "seconds": resumed["tasks"][k]["seconds"]} for k, v in whole["tasks"].items()}
+
+
+def test_quick_reproduce_uses_the_committed_selection_and_reports_reruns(tmp_path):
+    """`make reproduce-SUITE` (quick): no dev runs, the committed choice, the first seed only; a
+    rerun of a committed result lands on it (printed as the largest per-task difference)."""
+    from slurm.pipeline import reproduce
+
+    write_spec(tmp_path / "presets", name="commonsense_cpu", extra=["method.rank=2"])
+    results = tmp_path / "results"
+    committed = {"sweep": "commonsense_cpu", "chosen": {"loreft": {"train.lr": 3.0e-2}}}
+    (results / "selections").mkdir(parents=True)
+    (results / "selections" / "commonsense_cpu.json").write_text(json.dumps(committed))
+    lines = []
+    table = reproduce("commonsense", "cpu", raw=results / "raw", log=lines.append, quick=True,
+                      sweeps=tmp_path / "presets")
+    root = tmp_path / "presets" / "sweeps" / "commonsense_cpu"
+    assert not (root / "dev").exists()
+    assert [p.name for p in (results / "raw" / "commonsense").iterdir()] == [
+        "commonsense_cpu-final-loreft-lr3e-02__seed42.json"]
+    assert table == results / "tables" / "commonsense.md" and table.is_file()
+    assert not any("reruns of committed" in line for line in lines)
+
+    import shutil
+
+    shutil.rmtree(root)  # a fresh machine: nothing but the committed files
+    lines.clear()
+    reproduce("commonsense", "cpu", raw=results / "raw", log=lines.append, quick=True, sweeps=tmp_path / "presets")
+    rerun = [line for line in lines if "commonsense_cpu-final-loreft-lr3e-02__seed42" in line]
+    assert len(rerun) == 1 and "largest task difference +0.0000" in rerun[0], lines
