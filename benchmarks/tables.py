@@ -144,10 +144,11 @@ def table_rows(df: pd.DataFrame, suite: str) -> list[Row]:
         raise ValueError(f"no results for suite {suite!r}; suites present: {sorted(df['suite'].unique())}")
     rows = []
     for (model, method), group in results.groupby(["model", "method"]):
-        names = sorted(group["name"].unique())
-        if len(names) > 1:
-            raise ValueError(f"{suite}: runs {' and '.join(names)} are both {method} on {model}, and a table row "
-                             "is one run configuration: keep one of them in the raw results")
+        for task, by_task in group.groupby("task"):  # a row may join per-task runs (GLUE), one per task
+            names = sorted(by_task["name"].unique())
+            if len(names) > 1:
+                raise ValueError(f"{suite}: runs {' and '.join(names)} are both {method} on {model} scoring {task}, "
+                                 "and a table cell is one run configuration: keep one of them in the raw results")
         scores = group.pivot(index="seed", columns="task", values="score")
         if scores.isna().any().any():
             raise ValueError(f"{suite}: {method} on {model}: seeds {list(scores.index)} scored different tasks "

@@ -119,8 +119,12 @@ def test_refuses_dev_splits_incomplete_results_and_mixed_runs(tmp_path):
         load_results(tmp_path / "broken")
     for name in ("rank4", "rank8"):  # two LoReFT configurations would be averaged into one row
         write_result(tmp_path / "mixed", "commonsense", "loreft", 42, accuracies(boolq=0.5), 0.2, name=name)
-    with pytest.raises(ValueError, match="runs rank4 and rank8 are both LoReFT"):
+    with pytest.raises(ValueError, match="runs rank4 and rank8 are both LoReFT .* scoring commonsense/boolq"):
         suite_table(load_results(tmp_path / "mixed"), "commonsense")
+    for name, task in (("loreft_boolq", "boolq"), ("loreft_piqa", "piqa")):  # per-task runs join into one row
+        write_result(tmp_path / "per_task", "commonsense", "loreft", 42, accuracies(**{task: 0.5}), 0.2, name=name)
+    table = suite_table(load_results(tmp_path / "per_task"), "commonsense")
+    assert list(table["Method"]) == ["LoReFT"] and (table["BoolQ"].iloc[0], table["PIQA"].iloc[0]) == ("50.0", "50.0")
 
 
 def test_instruction_table_names_the_judge(tmp_path):
