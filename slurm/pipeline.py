@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .collect import RAW, collect_result, collect_sweep
 from .launch import launch
+from .reuse import reuse_dev_training
 from .select import SELECTION_FILE, read_selection, select
 from .sweep import SweepSpec, expand, floor_runs, has_search, load_sweep
 
@@ -27,7 +28,8 @@ PRESETS = ("auto", "cpu", "paper")
 
 
 def run_stages(spec: SweepSpec, stage: str = "all", wait: bool = True, log=print) -> None:
-    """Launch ``dev``, ``final`` or ``all`` (dev, select, final; dev skipped without a search)."""
+    """Launch ``dev``, ``final`` or ``all`` (dev, select, final; dev skipped without a search). A
+    final run that would retrain what a finished dev run trained reuses it (``slurm.reuse``)."""
     if stage in ("dev", "all") and has_search(spec):
         runs = expand(spec, "dev")
         log(f"sweep {spec.name}: dev stage, {len(runs)} runs ({spec.executor.kind})")
@@ -37,6 +39,8 @@ def run_stages(spec: SweepSpec, stage: str = "all", wait: bool = True, log=print
     if stage in ("final", "all"):
         runs = expand(spec, "final", read_selection(spec)) + floor_runs(spec)
         log(f"sweep {spec.name}: final stage, {len(runs)} runs ({spec.executor.kind})")
+        if has_search(spec):
+            reuse_dev_training(expand(spec, "dev"), runs, log=log)
         launch(spec, runs, wait=wait)
 
 

@@ -3,6 +3,7 @@ SLURM array job (through submitit on a local single-node cluster)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import yaml
 
 from benchmarks.run import run_dir
 from slurm.launch import launch, status
+from slurm.reuse import reuse_dev_training, training_identity
 from slurm.select import read_selection, select
 from slurm.sweep import expand, load_sweep, point_label
 
@@ -96,6 +98,19 @@ def test_debug_sweep_end_to_end_skips_completed_runs(tmp_path):
     chosen = select(spec)["chosen"]
     final = expand(spec, "final", chosen)
     assert [s.state for s in status(spec, final)] == ["pending", "pending"]
+
+    # the first final seed trains exactly what the dev run trained: it only evaluates
+    assert reuse_dev_training(runs, final, log=lambda _: None) == [final[0]]
+    launch(spec, final[:1])
+    reused = json.loads((run_dir(final[0].config) / "result.json").read_text())
+    assert reused["train"]["reused_from"] == str(run_dir(runs[0].config))
+    assert reused["train"]["losses"] == result["train"]["losses"]
+    assert reused["tasks"]["commonsense/arc_easy"]["split"] == "test"
+    assert reuse_dev_training(runs, final, log=lambda _: None) == []  # done, and seed 43 never trained
+    other = dataclasses.replace(final[0].config, train=dataclasses.replace(final[0].config.train, lr=2e-3))
+    assert training_identity(other) != training_identity(runs[0].config)
+    scoring = dataclasses.replace(final[0].config, data=dataclasses.replace(final[0].config.data, eval_limit=1))
+    assert training_identity(scoring) == training_identity(runs[0].config)
 
 
 def kill_tree(pid: int) -> None:
