@@ -81,7 +81,7 @@ def load_results(root: str | Path = "results/raw") -> pd.DataFrame:
     rows = [row for path in sorted(root.glob("*/*.json")) for row in _result_rows(path)]
     return pd.DataFrame(rows, columns=["suite", "model", "method", "seed", "task", "metric", "value", "score",
                                        "params_percent", "n", "version", "fingerprint", "split", "judge",
-                                       "comparable_with_paper", "name", "file"])
+                                       "comparable_with_paper", "name", "file", "train_seconds", "eval_seconds"])
 
 
 def _require(record: dict, fields: tuple[str, ...], path: Path, prefix: str = "") -> None:
@@ -120,7 +120,9 @@ def _result_rows(path: Path) -> list[dict]:
                      "params_percent": result["params"]["percent"], "n": record["n"],
                      "version": record["version"], "fingerprint": record["fingerprint"], "split": record["split"],
                      "judge": metrics.get("judge"), "comparable_with_paper": metrics.get("comparable_with_paper"),
-                     "name": result["name"], "file": str(path)})
+                     "name": result["name"], "file": str(path),
+                     "train_seconds": float(result["train"].get("seconds") or 0.0),
+                     "eval_seconds": float(record.get("seconds") or 0.0)})
     return rows
 
 
@@ -265,6 +267,10 @@ def table_notes(df: pd.DataFrame, suite: str) -> list[str]:
              f"Metrics (primary, shown in %): {metrics}."
              + (" Avg: per seed, the mean over the paper's tasks present; tasks after Avg are not in the "
                 "paper's table and not in Avg." if spec.average else "")]
+    runs = results.drop_duplicates(["name", "seed"])
+    notes.append(f"Compute: {len(runs)} runs; training {runs['train_seconds'].sum() / 60:.0f} min and evaluation "
+                 f"{results['eval_seconds'].sum() / 60:.0f} min in all, as recorded in the results (wall time "
+                 "of each run's own process).")
     judges = sorted(j for j in results["judge"].dropna().unique())
     if judges:
         notes.append(f"Judge: {', '.join(judges)}; " + ("comparable with the paper." if _comparable(df, suite) else

@@ -96,6 +96,7 @@ def test_write_tables_markdown_latex_csv(raw, tmp_path):
     markdown = (tmp_path / "commonsense.md").read_text()
     assert "| pypi:smollm2-135m-instruct | LoReFT | 0.205 | 60.0 ± 10.0 | 80.0 ± 10.0 | — |" in markdown
     assert "BoolQ 40" in markdown and "Seeds: 42, 43, 44" in markdown and "Not run: SIQA" in markdown
+    assert "Compute: 6 runs; training 0 min and evaluation 0 min" in markdown  # 1 s each, as recorded
     assert "pearson (STS-B)" in (tmp_path / "glue.md").read_text()
     latex = (tmp_path / "commonsense.tex").read_text()
     assert "\\toprule" in latex and "\\bottomrule" in latex and "Params\\%" in latex
