@@ -37,7 +37,8 @@ def run_stages(spec: SweepSpec, stage: str = "all", wait: bool = True, log=print
     if stage == "all":
         log(f"selected on dev scores only: {select(spec)['chosen']}")
     if stage in ("final", "all"):
-        runs = expand(spec, "final", read_selection(spec)) + floor_runs(spec)
+        # seed-major (stable) order: a final stage cut short leaves whole seeds, which tables can show
+        runs = sorted(expand(spec, "final", read_selection(spec)) + floor_runs(spec), key=lambda run: run.seed)
         log(f"sweep {spec.name}: final stage, {len(runs)} runs ({spec.executor.kind})")
         if has_search(spec):
             reuse_dev_training(expand(spec, "dev"), runs, log=log)
