@@ -65,7 +65,7 @@ def command_eval(args) -> int:
 def command_sweep(args) -> int:
     from slurm.launch import status
     from slurm.select import read_selection
-    from slurm.sweep import expand, floor_runs, load_sweep
+    from slurm.sweep import expand, floor_runs, load_sweep, restrict_methods
 
     if args.spec == "status":  # `reft sweep status SPEC`
         if not args.overrides:
@@ -88,15 +88,15 @@ def command_sweep(args) -> int:
     from slurm.pipeline import run_stages
 
     overrides = list(args.overrides) + ([f"executor.kind={args.executor}"] if args.executor else [])
-    run_stages(load_sweep(args.spec, overrides), args.stage, wait=not args.no_wait)
+    run_stages(restrict_methods(load_sweep(args.spec, overrides), args.methods), args.stage, wait=not args.no_wait)
     return 0
 
 
 def command_select(args) -> int:
     from slurm.select import select
-    from slurm.sweep import load_sweep
+    from slurm.sweep import load_sweep, restrict_methods
 
-    record = select(load_sweep(args.spec, args.overrides))
+    record = select(restrict_methods(load_sweep(args.spec, args.overrides), args.methods))
     for method, point in record["chosen"].items():
         print(f"  {method}: {point}")
     return 0
@@ -156,10 +156,12 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument("--stage", choices=["dev", "final", "all"], default="all")
     sweep.add_argument("--executor", choices=["local", "slurm", "debug"])
     sweep.add_argument("--no-wait", action="store_true", help="submit and return (slurm)")
+    sweep.add_argument("--methods", type=lambda text: text.split(","), help="only these methods (comma-separated keys)")
     sweep.set_defaults(run=command_sweep)
     select = commands.add_parser("select", help="choose settings from dev-stage results")
     select.add_argument("spec")
     select.add_argument("overrides", nargs="*")
+    select.add_argument("--methods", type=lambda text: text.split(","), help="only these methods (comma-separated keys)")
     select.set_defaults(run=command_select)
     reproduce = commands.add_parser("reproduce", help="a suite end to end: sweep, select, final, tables")
     reproduce.add_argument("suite", choices=["commonsense", "arithmetic", "instruction", "glue"])

@@ -114,6 +114,17 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> SweepSpe
     return from_dict(SweepSpec, values, str(path))
 
 
+def restrict_methods(spec: SweepSpec, names: list[str] | None) -> SweepSpec:
+    """The sweep limited to ``names`` (its methods' keys), e.g. to finish part of a sweep first."""
+    if not names:
+        return spec
+    unknown = [name for name in names if name not in spec.methods]
+    if unknown:
+        raise ValueError(f"sweep {spec.name} has no method(s) {unknown}; its methods: {list(spec.methods)}")
+    spec.methods = {name: spec.methods[name] for name in names}
+    return spec
+
+
 def search_points(spec: MethodSpec) -> list[dict]:
     if spec.points:
         return [dict(point) for point in spec.points]

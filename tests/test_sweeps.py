@@ -17,7 +17,7 @@ from benchmarks.run import run_dir
 from slurm.launch import launch, status
 from slurm.reuse import reuse_dev_training, training_identity
 from slurm.select import read_selection, select
-from slurm.sweep import expand, load_sweep, point_label
+from slurm.sweep import expand, load_sweep, point_label, restrict_methods
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["data.train=[commonsense/arc_easy]", "data.train_limit=8", "train.max_steps=3", "train.batch_size=4",
@@ -53,6 +53,14 @@ def test_expansion_names_points_and_seeds(tmp_path):
     with pytest.raises(ValueError, match="no selection for method 'loreft'"):
         expand(spec, "final", {})
     assert point_label({}) == "default"
+
+
+def test_restricting_a_sweep_to_some_methods(tmp_path):
+    spec = load_sweep(REPO / "benchmarks/sweeps/glue_cpu.yaml")
+    assert list(restrict_methods(spec, ["lora_mrpc", "loreft_sst2"]).methods) == ["lora_mrpc", "loreft_sst2"]
+    assert {run.method for run in expand(spec, "dev")} == {"lora_mrpc", "loreft_sst2"}
+    with pytest.raises(ValueError, match=r"no method\(s\) \['loreft'\]; its methods: \['lora_mrpc'"):
+        restrict_methods(spec, ["loreft"])
 
 
 def test_dev_stage_may_not_score_the_test_split(tmp_path):
