@@ -46,14 +46,16 @@ def _colors(rows) -> dict[str, str]:
 
 def _draw_ours(ax, rows, score: str, colors: dict[str, str]) -> list[Line2D]:
     """Filled markers with the std over seeds; a dashed line for rows without trained parameters."""
-    handles = []
+    handles, placed = [], []
     for row in rows:
         values, color = row.scores[score], colors[row.method]
         label = f"{row.method} (ours, {row.model})"
         if row.params_percent > 0:
             ax.errorbar(row.params_percent, values.mean(), yerr=values.std(ddof=1) if len(values) > 1 else None,
                         fmt="o", ms=8, color=color, capsize=3)
-            ax.annotate(row.method, (row.params_percent, values.mean()), xytext=(5, 4),
+            near = sum(abs(x / row.params_percent - 1) < 0.05 and abs(y - values.mean()) < 3 for x, y in placed)
+            placed.append((row.params_percent, values.mean()))
+            ax.annotate(row.method, (row.params_percent, values.mean()), xytext=(5, 4 + 10 * near),  # no overprint
                         textcoords="offset points", fontsize=8, weight="bold")
         else:
             ax.axhline(values.mean(), color=color, linestyle="--", linewidth=1)
@@ -77,11 +79,14 @@ def _draw_paper(ax, paper: pd.DataFrame, score: str, colors: dict[str, str]) -> 
                             fontsize=7, va="bottom", color="0.35")
                 continue
             ax.scatter(row["Params%"], row[score], marker=marker, s=40, facecolors="none", edgecolors=color)
-            ax.annotate(label, (row["Params%"], row[score]), xytext=(4, -8), textcoords="offset points",
-                        fontsize=6, color="0.35")
+            if color != "0.6":  # named where we ran the method; the rest are gray (legend)
+                ax.annotate(label, (row["Params%"], row[score]), xytext=(4, -8), textcoords="offset points",
+                            fontsize=6, color="0.35")
         if group["Params%"].notna().any():
             handles.append(Line2D([], [], color="0.35", marker=marker, markerfacecolor="none", linestyle="",
                                   label=f"(paper, {model})"))
+    handles.append(Line2D([], [], color="0.6", marker="s", markerfacecolor="none", linestyle="",
+                          label="gray: the paper's other methods"))
     return handles
 
 
@@ -91,16 +96,16 @@ def plot_params_vs_score(df: pd.DataFrame, suite: str, path: str | Path) -> list
     spec, rows = layout(suite), table_rows(df, suite)
     score = "Avg" if spec.average else next(iter(spec.columns.values()))
     colors = _colors(rows)
-    figure = Figure(figsize=(7.5, 5.0), layout="constrained")
+    figure = Figure(figsize=(10.5, 5.0), layout="constrained")
     ax = figure.subplots()
     handles = _draw_ours(ax, rows, score, colors) + _draw_paper(ax, paper_rows(suite), score, colors)
     ax.set_xscale("log")
     ax.set_xlabel("Params% (trainable parameters, log scale)")
     ax.set_ylabel(f"{score} (%)")
     ours = ", ".join(dict.fromkeys(r.model for r in rows)) + (", Avg over the tasks run" if spec.average else "")
-    ax.set_title(f"{spec.title}: parameters vs {score}\nthe models differ. ours: {ours}; "
+    ax.set_title(f"{spec.title}: parameters vs {score}\nthe models differ. ours (filled): {ours}\n"
                  "paper (hollow): its models, * = copied baselines", fontsize=9)
-    ax.legend(handles=handles, fontsize=7, loc="best")
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside the points
     ax.grid(True, which="both", alpha=0.3)
     return _save(figure, path)
 
