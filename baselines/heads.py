@@ -7,11 +7,10 @@ leaves it out (Table 13 caption).
 
 RoBERTa's head (``classifier``) is dense → tanh → projection. BERT-style models (BERT, MiniLM)
 split the same computation: the dense → tanh ``pooler`` lives inside the backbone and
-``classifier`` is one projection. Full finetuning trains both; a frozen
-backbone would keep the pooler at whatever its pretraining left (for sentence-transformer
-checkpoints such as all-MiniLM-L6-v2, which pool by mean, an untrained layer). So the pooler counts
-as part of the head here: trained by every method, saved with it, and left out of Params%, the
-same computation RoBERTa's head trains.
+``classifier`` is one projection. Full finetuning trains both; a frozen backbone would keep the
+pooler at whatever its pretraining left (for sentence-transformer checkpoints such as
+all-MiniLM-L6-v2, which pool by mean, an untrained layer). So the pooler counts as part of the
+head here: trained by every method, saved with it, and left out of Params%.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from matplotlib.lines import Line2D
 from .tables import layout, load_results, paper_rows, table_columns, table_rows
 
 PAPER_MARKERS = "sD^vP*Xph"  # one per paper model
+OTHER_PAPER_COLOR = "0.6"  # the paper's rows of methods we did not run
 HATCHES = ("", "//", "..", "xx")  # one per model of ours
 SVG_METADATA = {"Date": None}
 PNG_METADATA = {"Software": None}
@@ -72,20 +73,20 @@ def _draw_paper(ax, paper: pd.DataFrame, score: str, colors: dict[str, str]) -> 
         marker = PAPER_MARKERS[i % len(PAPER_MARKERS)]
         for row in group.to_dict("records"):
             label = row["Method"] if row["Method"] != "—" else row["Model"]
-            color = colors.get(label.rstrip("*"), "0.6")
+            color = colors.get(label.rstrip("*"), OTHER_PAPER_COLOR)
             if pd.isna(row["Params%"]):
                 ax.axhline(row[score], color=color, linestyle=":", linewidth=1)
                 ax.annotate(f"{label} (paper)", (0.01, row[score]), xycoords=("axes fraction", "data"),
                             fontsize=7, va="bottom", color="0.35")
                 continue
             ax.scatter(row["Params%"], row[score], marker=marker, s=40, facecolors="none", edgecolors=color)
-            if color != "0.6":  # named where we ran the method; the rest are gray (legend)
+            if color != OTHER_PAPER_COLOR:  # named where we ran the method; the rest are gray (legend)
                 ax.annotate(label, (row["Params%"], row[score]), xytext=(4, -8), textcoords="offset points",
                             fontsize=6, color="0.35")
         if group["Params%"].notna().any():
             handles.append(Line2D([], [], color="0.35", marker=marker, markerfacecolor="none", linestyle="",
                                   label=f"(paper, {model})"))
-    handles.append(Line2D([], [], color="0.6", marker="s", markerfacecolor="none", linestyle="",
+    handles.append(Line2D([], [], color=OTHER_PAPER_COLOR, marker="s", markerfacecolor="none", linestyle="",
                           label="gray: the paper's other methods"))
     return handles
 

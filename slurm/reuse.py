@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 from benchmarks.config import ExperimentConfig
-from benchmarks.run import is_complete, run_dir
+from benchmarks.run import run_dir
 from reft.io import atomic_write_json
 
 from .sweep import Run
@@ -50,7 +50,7 @@ def reuse_dev_training(dev_runs: list[Run], final_runs: list[Run], log=print) ->
     for run in final_runs:
         match = trained.get((run.method, run.point, run.seed))
         target = run_dir(run.config)
-        if match is None or is_complete(run.config) or (target / "train.json").exists():
+        if match is None or (target / "train.json").exists():  # trained (or finished) already
             continue
         dev_run, source = match
         if training_identity(dev_run.config) != training_identity(run.config):

@@ -55,15 +55,20 @@ def test_paper_params_pct_roberta_excludes_the_head(model_name):
     assert round(count.percent, 3) == TABLE4_PARAMS_PCT[model_name]
 
 
-def test_peft_head_is_trained_and_excluded():
+@pytest.mark.parametrize("method, expected", [
+    ({"name": "lora", "r": 2, "target_modules": ["query", "value"]}, 2 * 2 * (2 * 32 * 2)),  # layers × targets × A, B
+    ({"name": "loreft", "rank": 2, "layers": [0, 1], "positions": "f1"}, 2 * (2 * 2 * 32 + 2)),  # layers × (R, W, b)
+])
+def test_head_with_bert_pooler_is_trained_and_excluded(method, expected):
+    """BERT's head is pooler (dense, tanh) + classifier, as RoBERTa's classifier holds both."""
     config = BertConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
                         vocab_size=100, num_labels=3)
-    _, wrapped = build_method(BertForSequenceClassification(config),
-                              {"name": "lora", "r": 2, "target_modules": ["query", "value"]})
+    _, wrapped = build_method(BertForSequenceClassification(config), method)
     count = count_parameters(wrapped)
-    assert count.trainable == 2 * 2 * (2 * 32 * 2)  # two layers, two targets, A and B
+    assert count.trainable == expected  # the head, pooler included, is left out
     trainable = [n for n, p in wrapped.named_parameters() if p.requires_grad]
-    assert any("classifier" in n for n in trainable)
+    assert any("classifier" in n for n in trainable) and any(".pooler." in n for n in trainable)
+    assert count.head >= (32 * 32 + 32) + (32 * 3 + 3)
 
 
 # ---------------------------------------------------------------- configuration errors
