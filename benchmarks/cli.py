@@ -121,11 +121,14 @@ def command_collect(args) -> int:
 
 def command_tables(args) -> int:
     from .plots import write_plots
-    from .tables import write_tables
+    from .tables import refresh_readme, write_tables
 
     results = Path(args.results)
     for path in write_tables(results / "raw", results / "tables") + write_plots(results / "raw", results / "plots"):
         print(f"  {path}")
+    if args.readme:
+        suites = refresh_readme(args.readme, results / "tables")
+        print(f"  {args.readme} (tables: {', '.join(suites) or 'none'})")
     return 0
 
 
@@ -138,6 +141,8 @@ def command_tasks(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from slurm.sweep import RunsFailed
+
     parser = argparse.ArgumentParser(prog="reft", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -175,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     collect.set_defaults(run=command_collect)
     tables = commands.add_parser("tables", help="regenerate results/tables and results/plots from results/raw")
     tables.add_argument("--results", default="results", help="folder holding raw/; tables/ and plots/ go there")
+    tables.add_argument("--readme", help="also refresh this file's <!-- table:SUITE --> blocks from the tables")
     tables.set_defaults(run=command_tables)
     tasks = commands.add_parser("tasks", help="list registered tasks")
     tasks.set_defaults(run=command_tasks)
@@ -184,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"reft {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except RunsFailed as error:
+        print(f"reft {args.command}: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

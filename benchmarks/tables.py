@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -323,6 +324,31 @@ def write_tables(root: str | Path = "results/raw", out: str | Path = "results/ta
                                       f"\n\n{_markdown(_shown(paper_comparison(df, suite)))}{footer}")
         written += paths.values()
     return written
+
+
+README_BLOCK = re.compile(r"(<!-- table:(?P<suite>[\w-]+) -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
+
+
+def refresh_readme(readme: str | Path, tables: str | Path = "results/tables") -> list[str]:
+    """Replace each ``<!-- table:SUITE -->`` ... ``<!-- /table -->`` block of ``readme`` with the body
+    of ``tables/SUITE.md`` (its title and generated-by line dropped), so prose and numbers never part.
+    Returns the suites refreshed; a block naming a suite without a table raises FileNotFoundError."""
+    readme, tables = Path(readme), Path(tables)
+    refreshed = []
+
+    def body(match: re.Match) -> str:
+        source = tables / f"{match['suite']}.md"
+        if not source.exists():
+            raise FileNotFoundError(f"{readme} has a table:{match['suite']} block but {source} does not exist")
+        text = source.read_text().replace(GENERATED, "\n").strip().split("\n", 1)[1].strip()
+        refreshed.append(match["suite"])
+        return f"{match[1]}{text}\n{match[4]}"
+
+    text = README_BLOCK.sub(body, readme.read_text())
+    temporary = readme.with_name(readme.name + ".tmp")
+    temporary.write_text(text)
+    temporary.replace(readme)
+    return refreshed
 
 
 def main(argv: list[str] | None = None) -> int:

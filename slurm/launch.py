@@ -25,7 +25,7 @@ from benchmarks.config import parse_experiment
 from benchmarks.run import is_complete, run_dir, run_experiment
 from reft.io import atomic_write_json
 
-from .sweep import ExecutorSpec, Run, SweepSpec
+from .sweep import ExecutorSpec, Run, RunsFailed, SweepSpec
 
 JOBS_FILE = "jobs.json"
 
@@ -86,8 +86,7 @@ def launch(spec: SweepSpec, runs: list[Run], wait: bool = True) -> list:
             jobs = [executor.submit(RunJob(run.config.to_dict())) for run in pending]
         _record(spec, pending, jobs)
         if wait:
-            for job in jobs:
-                job.wait()
+            _wait(pending, jobs)
         return jobs
     jobs, active = [], []
     for run in pending:  # local and debug: at most `parallelism` at once
@@ -99,9 +98,21 @@ def launch(spec: SweepSpec, runs: list[Run], wait: bool = True) -> list:
         jobs.append(job)
         active.append(job)
     if wait:
-        for job in jobs:
-            job.wait()
+        _wait(pending, jobs)
     return jobs
+
+
+def _wait(runs: list[Run], jobs: list) -> None:
+    """Wait for every job, then raise ``RunsFailed`` naming each run left without a result, with
+    the last line of its log (the others finished; a relaunch reruns only the failed ones)."""
+    for job in jobs:
+        job.wait()
+    failed = [(run, job) for run, job in zip(runs, jobs) if not is_complete(run.config)]
+    if failed:
+        lines = [f"  {run.key}: {(_tail(Path(job.paths.stderr), 1) or 'no log').strip()} (log: {job.paths.stderr})"
+                 for run, job in failed]
+        raise RunsFailed(f"{len(failed)} of {len(runs)} runs ended without a result; a relaunch reruns "
+                         "only these:\n" + "\n".join(lines))
 
 
 def _record(spec: SweepSpec, runs: list[Run], jobs: list) -> None:

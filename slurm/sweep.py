@@ -39,6 +39,10 @@ REPO = Path(__file__).resolve().parents[1]
 EXECUTORS = ("local", "slurm", "debug")
 
 
+class RunsFailed(RuntimeError):
+    """Runs whose jobs ended without a result (``launch`` raises it once every job has ended)."""
+
+
 @dataclass
 class StageSpec:
     overrides: list[str] = field(default_factory=list)

@@ -17,7 +17,7 @@ from benchmarks.run import run_dir
 from slurm.launch import launch, status
 from slurm.reuse import reuse_dev_training, training_identity
 from slurm.select import read_selection, select
-from slurm.sweep import expand, load_sweep, point_label, restrict_methods
+from slurm.sweep import RunsFailed, expand, load_sweep, point_label, restrict_methods
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["data.train=[commonsense/arc_easy]", "data.train_limit=8", "train.max_steps=3", "train.batch_size=4",
@@ -119,6 +119,22 @@ def test_debug_sweep_end_to_end_skips_completed_runs(tmp_path):
     assert training_identity(other) != training_identity(runs[0].config)
     scoring = dataclasses.replace(final[0].config, data=dataclasses.replace(final[0].config.data, eval_limit=1))
     assert training_identity(scoring) == training_identity(runs[0].config)
+
+
+def test_a_failed_run_fails_the_launch_and_the_command(tmp_path, capsys):
+    from benchmarks.cli import main
+
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    path = write_spec(tmp_path, executor="local", extra=[f"data.data_root={empty}"])
+    spec = load_sweep(path)
+    runs = expand(spec, "dev")
+    with pytest.raises(RunsFailed, match=r"2 of 2 runs ended without a result") as failure:
+        launch(spec, runs)
+    assert runs[1].key in str(failure.value) and "FileNotFoundError" in str(failure.value)
+    assert [r.state for r in status(spec, runs)] == ["failed", "failed"]
+    assert main(["sweep", str(path), "--stage", "dev"]) == 1  # not 0 with nothing done
+    assert "ended without a result" in capsys.readouterr().err
 
 
 def kill_tree(pid: int) -> None:

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.plots import write_plots
-from benchmarks.tables import load_results, paper_comparison, suite_table, write_tables
+from benchmarks.tables import load_results, paper_comparison, refresh_readme, suite_table, write_tables
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = (42, 43, 44)
@@ -105,6 +105,23 @@ def test_write_tables_markdown_latex_csv(raw, tmp_path):
     versus = (tmp_path / "commonsense_vs_paper.md").read_text()
     assert "The models differ" in versus and "| paper | LLaMA-7B | LoReFT | 0.031 | 69.3 | 84.4 |" in versus
     assert "| ours − paper (LLaMA-7B) | pypi:smollm2-135m-instruct | LoReFT | — | -9.3 | -4.4 |" in versus
+
+
+def test_refresh_readme_replaces_only_the_marked_blocks(raw, tmp_path):
+    write_tables(raw, tmp_path / "tables")
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- table:glue -->\nstale numbers\n<!-- /table -->\nprose stays\n")
+    assert refresh_readme(readme, tmp_path / "tables") == ["glue"]
+    text = readme.read_text()
+    assert text.startswith("intro\n<!-- table:glue -->\n| Model | Method | Params% |") and text.endswith("<!-- /table -->\nprose stays\n")
+    assert "stale numbers" not in text and "do not edit by hand" not in text and "# GLUE" not in text
+    assert "\n- Models: " in text and "\n- Compute: " in text
+    before = text
+    refresh_readme(readme, tmp_path / "tables")
+    assert readme.read_text() == before  # idempotent
+    readme.write_text("<!-- table:arithmetic -->\n<!-- /table -->\n")
+    with pytest.raises(FileNotFoundError, match="table:arithmetic block but .*arithmetic.md does not exist"):
+        refresh_readme(readme, tmp_path / "tables")
 
 
 def test_refuses_dev_splits_incomplete_results_and_mixed_runs(tmp_path):
