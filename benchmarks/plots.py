@@ -54,9 +54,11 @@ def _draw_ours(ax, rows, score: str, colors: dict[str, str]) -> list[Line2D]:
         if row.params_percent > 0:
             ax.errorbar(row.params_percent, values.mean(), yerr=values.std(ddof=1) if len(values) > 1 else None,
                         fmt="o", ms=8, color=color, capsize=3)
-            near = sum(abs(x / row.params_percent - 1) < 0.2 and abs(y - values.mean()) < 3 for x, y in placed)
-            placed.append((row.params_percent, values.mean()))
-            ax.annotate(row.method, (row.params_percent, values.mean()), xytext=(5, 4 + 10 * near),  # no overprint
+            point = (row.params_percent, values.mean())
+            near = [(x, y) for x, y in placed if abs(x / point[0] - 1) < 0.2 and abs(y - point[1]) < 3]
+            placed.append(point)
+            # labels of nearby points stack above the first one's, so they never overprint
+            ax.annotate(row.method, near[0] if near else point, xytext=(5, 4 + 10 * len(near)),
                         textcoords="offset points", fontsize=8, weight="bold")
         else:
             ax.axhline(values.mean(), color=color, linestyle="--", linewidth=1)
