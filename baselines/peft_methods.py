@@ -4,8 +4,9 @@ Options are the peft config's own fields (``LoraConfig(r=32, lora_alpha=64, ...)
 through unchanged, so peft's documentation is the reference; ``task_type`` is filled in from the
 model (``CAUSAL_LM``, or ``SEQ_CLS``, where peft trains and saves the classification head through
 ``modules_to_save``: ``baselines.heads.head_names``, BERT's pooler included). Defaults are peft's;
-the paper's baseline settings live in the experiment configs and ``baselines.paper``. Saved with peft's ``save_pretrained`` (``adapter_config.json`` +
-``adapter_model.safetensors``), loaded with ``PeftModel.from_pretrained``.
+the paper's baseline settings live in the experiment configs and ``baselines.paper``. Saved with
+peft's ``save_pretrained`` (``adapter_config.json`` + ``adapter_model.safetensors``), loaded with
+``PeftModel.from_pretrained``.
 
 A new peft method costs one line: ``register_method("vera", PeftMethod("VERA"))``; every type
 peft knows is also reachable without one as ``{"name": "peft", "peft_type": "OFT", ...}``.

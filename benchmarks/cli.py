@@ -140,6 +140,11 @@ def command_tasks(args) -> int:
     return 0
 
 
+def method_keys(text: str) -> list[str]:
+    """``--methods loreft_sst2,lora_sst2`` → the sweep's method keys."""
+    return text.split(",")
+
+
 def main(argv: list[str] | None = None) -> int:
     from slurm.sweep import RunsFailed
 
@@ -161,12 +166,12 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument("--stage", choices=["dev", "final", "all"], default="all")
     sweep.add_argument("--executor", choices=["local", "slurm", "debug"])
     sweep.add_argument("--no-wait", action="store_true", help="submit and return (slurm)")
-    sweep.add_argument("--methods", type=lambda text: text.split(","), help="only these methods (comma-separated keys)")
+    sweep.add_argument("--methods", type=method_keys, help="only these methods (comma-separated keys)")
     sweep.set_defaults(run=command_sweep)
     select = commands.add_parser("select", help="choose settings from dev-stage results")
     select.add_argument("spec")
     select.add_argument("overrides", nargs="*")
-    select.add_argument("--methods", type=lambda text: text.split(","), help="only these methods (comma-separated keys)")
+    select.add_argument("--methods", type=method_keys, help="only these methods (comma-separated keys)")
     select.set_defaults(run=command_select)
     reproduce = commands.add_parser("reproduce", help="a suite end to end: sweep, select, final, tables")
     reproduce.add_argument("suite", choices=["commonsense", "arithmetic", "instruction", "glue"])

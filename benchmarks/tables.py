@@ -326,13 +326,15 @@ def write_tables(root: str | Path = "results/raw", out: str | Path = "results/ta
     return written
 
 
-README_BLOCK = re.compile(r"(<!-- table:(?P<suite>[\w-]+) -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
+README_BLOCK = re.compile(r"(?P<open><!-- table:(?P<suite>[\w-]+) -->\n).*?(?P<close><!-- /table -->)", re.S)
 
 
 def refresh_readme(readme: str | Path, tables: str | Path = "results/tables") -> list[str]:
     """Replace each ``<!-- table:SUITE -->`` ... ``<!-- /table -->`` block of ``readme`` with the body
     of ``tables/SUITE.md`` (its title and generated-by line dropped), so prose and numbers never part.
     Returns the suites refreshed; a block naming a suite without a table raises FileNotFoundError."""
+    from reft.io import atomic_write  # imports torch: only when asked
+
     readme, tables = Path(readme), Path(tables)
     refreshed = []
 
@@ -342,12 +344,10 @@ def refresh_readme(readme: str | Path, tables: str | Path = "results/tables") ->
             raise FileNotFoundError(f"{readme} has a table:{match['suite']} block but {source} does not exist")
         text = source.read_text().replace(GENERATED, "\n").strip().split("\n", 1)[1].strip()
         refreshed.append(match["suite"])
-        return f"{match[1]}{text}\n{match[4]}"
+        return f"{match['open']}{text}\n{match['close']}"
 
     text = README_BLOCK.sub(body, readme.read_text())
-    temporary = readme.with_name(readme.name + ".tmp")
-    temporary.write_text(text)
-    temporary.replace(readme)
+    atomic_write(readme, lambda tmp: Path(tmp).write_text(text))
     return refreshed
 
 

@@ -124,14 +124,15 @@ def test_debug_sweep_end_to_end_skips_completed_runs(tmp_path):
 def test_a_failed_run_fails_the_launch_and_the_command(tmp_path, capsys):
     from benchmarks.cli import main
 
-    empty = tmp_path / "no-data"
-    empty.mkdir()
-    path = write_spec(tmp_path, executor="local", extra=[f"data.data_root={empty}"])
+    broken = tmp_path / "data/llm-adapters/dataset/ARC-Easy/train.json"  # a local file: no hub fallback
+    broken.parent.mkdir(parents=True)
+    broken.write_text("[{\"instruction\": ")
+    path = write_spec(tmp_path, executor="local", extra=[f"data.data_root={tmp_path / 'data'}"])
     spec = load_sweep(path)
     runs = expand(spec, "dev")
     with pytest.raises(RunsFailed, match=r"2 of 2 runs ended without a result") as failure:
         launch(spec, runs)
-    assert runs[1].key in str(failure.value) and "FileNotFoundError" in str(failure.value)
+    assert runs[1].key in str(failure.value) and f"ValueError: {broken}: invalid JSON" in str(failure.value)
     assert [r.state for r in status(spec, runs)] == ["failed", "failed"]
     assert main(["sweep", str(path), "--stage", "dev"]) == 1  # not 0 with nothing done
     assert "ended without a result" in capsys.readouterr().err
