@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 
 from torch import nn
 
-from reft.io import atomic_write_json
+from reft.io import atomic_directory, atomic_write_json
 
 METHOD_FILE = "method.json"
 
@@ -101,16 +101,29 @@ def build_method(model: nn.Module, spec: dict | str) -> tuple[Method, nn.Module]
     return method, wrapped
 
 
-def save_method(wrapped: nn.Module, directory: str | Path) -> None:
-    """Save in the method's own format, plus ``method.json`` (name and options)."""
+def save_method(wrapped: nn.Module, directory: str | Path, overwrite: bool = False) -> None:
+    """Save in the method's own format, plus ``method.json`` (name and options).
+
+    The save is written beside ``directory`` and then put in its place, so ``directory`` holds one
+    whole save or its previous content, never a mix. A ``directory`` that holds something else (a
+    save of another method, or files that are not a method's save) is refused unless ``overwrite``:
+    its files would otherwise be mixed with this save's (a ReFT save next to a LoRA save loads as LoRA).
+    """
     spec = getattr(wrapped, "_method_spec", None)
     if spec is None:
         raise ValueError("save_method needs a module returned by build_method or load_method")
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     name, _ = split_spec(spec)
-    get_method(name).save(wrapped, directory)
-    atomic_write_json(directory / METHOD_FILE, spec)
+    if not overwrite and directory.is_dir() and any(directory.iterdir()):
+        saved = json.loads((directory / METHOD_FILE).read_text()).get("name") \
+            if (directory / METHOD_FILE).is_file() else None
+        if saved != name:
+            what = f"a save of method {saved!r}" if saved else "files that are not a method's save"
+            raise FileExistsError(f"{directory} holds {what}; saving method {name!r} there would mix the two: "
+                                  "choose another directory or pass overwrite=True")
+    with atomic_directory(directory) as tmp:
+        get_method(name).save(wrapped, tmp)
+        atomic_write_json(tmp / METHOD_FILE, spec)
 
 
 def read_method_spec(directory: str | Path) -> dict:

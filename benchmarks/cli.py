@@ -36,7 +36,7 @@ def command_train(args) -> int:
     from reft import distributed
 
     config = load_experiment(args.config, args.overrides)
-    directory = run_experiment(config)
+    directory = run_experiment(config, overwrite=args.overwrite)
     if not distributed.is_main():  # other processes only helped train
         return 0
     result = json.loads((directory / "result.json").read_text())
@@ -78,17 +78,19 @@ def command_sweep(args) -> int:
         except FileNotFoundError:
             stages = ["dev"]
         rows = status(spec, runs)
-        counts = {state: sum(r.state == state for r in rows) for state in ("done", "running", "failed", "pending")}
+        counts = {state: sum(r.state == state for r in rows)
+                  for state in ("done", "running", "failed", "pending", "stale")}
         print(f"sweep {spec.name} ({', '.join(stages)}): " + ", ".join(f"{v} {k}" for k, v in counts.items()))
         for row in rows:
             print(f"  {row.state:<8} {row.key}  {row.job_id or ''}")
-            if row.state == "failed" and row.log_tail:
+            if row.state in ("failed", "stale") and row.log_tail:
                 print("    " + row.log_tail.replace("\n", "\n    "))
-        return 1 if counts["failed"] else 0
+        return 1 if counts["failed"] or counts["stale"] else 0
     from slurm.pipeline import run_stages
 
     overrides = list(args.overrides) + ([f"executor.kind={args.executor}"] if args.executor else [])
-    run_stages(restrict_methods(load_sweep(args.spec, overrides), args.methods), args.stage, wait=not args.no_wait)
+    run_stages(restrict_methods(load_sweep(args.spec, overrides), args.methods), args.stage, wait=not args.no_wait,
+               overwrite_stale=args.overwrite_stale)
     return 0
 
 
@@ -146,6 +148,8 @@ def method_keys(text: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from benchmarks.locks import LockHeld
+    from reft.train import TrainingFailed
     from slurm.sweep import RunsFailed
 
     parser = argparse.ArgumentParser(prog="reft", description=__doc__,
@@ -154,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     train = commands.add_parser("train", help="train and evaluate one experiment")
     train.add_argument("config")
     train.add_argument("overrides", nargs="*", help="key=value, e.g. train.lr=3e-4 seed=43")
+    train.add_argument("--overwrite", action="store_true",
+                       help="delete a run directory of another configuration (same name and seed) and run this one")
     train.set_defaults(run=command_train)
     evaluate = commands.add_parser("eval", help="re-score a finished run")
     evaluate.add_argument("run_dir")
@@ -167,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument("--executor", choices=["local", "slurm", "debug"])
     sweep.add_argument("--no-wait", action="store_true", help="submit and return (slurm)")
     sweep.add_argument("--methods", type=method_keys, help="only these methods (comma-separated keys)")
+    sweep.add_argument("--overwrite-stale", action="store_true",
+                       help="rerun runs whose directories hold another configuration's run (an edited spec)")
     sweep.set_defaults(run=command_sweep)
     select = commands.add_parser("select", help="choose settings from dev-stage results")
     select.add_argument("spec")
@@ -189,13 +197,18 @@ def main(argv: list[str] | None = None) -> int:
     tables.set_defaults(run=command_tables)
     tasks = commands.add_parser("tasks", help="list registered tasks")
     tasks.set_defaults(run=command_tasks)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # overrides may come after options (`reft sweep SPEC --executor slurm key=value`): argparse leaves them over
+    if extra and hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+        args.overrides = [*args.overrides, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError) as error:
         print(f"reft {args.command}: error: {error}", file=sys.stderr)
         return 2
-    except RunsFailed as error:
+    except (RunsFailed, LockHeld, TrainingFailed) as error:
         print(f"reft {args.command}: {error}", file=sys.stderr)
         return 1
 

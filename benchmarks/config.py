@@ -49,6 +49,8 @@ class DataConfig:
     eval_limit: int | None = field(default=None, metadata={"help": "first N examples of each eval set"})
     max_length: int = 512
     data_root: str | None = None
+    allow_changed_tasks: bool = field(default=False, metadata={
+        "help": "run with tasks whose fingerprint differs from the one their YAML records (edited tasks)"})
     resplit: str | None = field(default=None, metadata={
         "help": "GLUE: split the validation set into a dev half (best epoch) and a test half (scored); "
                 "'per-seed' (the paper: the split follows the seed) or 'fixed' (the seed-42 split for all)"})

@@ -11,8 +11,16 @@
       result.json          everything above in one record; written last, so it marks completion
       wandb/               the W&B run (offline unless the config says online)
 
-A killed run resumes where it stopped: training from its last checkpoint, evaluation at the first
-task without a result. A run whose ``result.json`` exists is complete and is not redone.
+      identity.json        the hash of everything the result depends on (benchmarks/identity.py)
+      .lock                held by the process running the run (benchmarks/locks.py)
+
+A killed run resumes where it stopped: training from its last good checkpoint, evaluation at the
+first task without a result. A run whose ``result.json`` exists is complete and is not redone.
+A directory is a run's only if its recorded identity equals the config's (``RunConflict`` otherwise,
+with the keys that differ; ``overwrite=True`` deletes it and starts again). Before anything is
+trained, ``preflight`` checks what the run will need at the end: the method options, every task's
+fingerprint against the one its YAML records, every scored set (non-empty, prompts non-empty,
+golds scorable) and decoding, and that training examples keep target tokens after truncation.
 """
 
 from __future__ import annotations
@@ -20,14 +28,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import platform
+import shutil
 import subprocess
 import time
+import warnings
 from importlib import metadata
 from pathlib import Path
 
 import torch
 
 from baselines import build_method, count_parameters, load_method, save_method
+from baselines.registry import get_method, split_spec
 from reft import distributed
 from reft.data import ClassificationCollator, ClassificationDataset, SupervisedCollator, SupervisedDataset
 from reft.io import atomic_write, atomic_write_json
@@ -37,7 +48,9 @@ from reft.train import TrainingConfig, set_seed, train
 from .config import ExperimentConfig
 from .data import glue_dev_test_split
 from .evaluate import evaluate_task
+from .identity import claim, run_identity
 from .judges import get_judge
+from .locks import DirectoryLock
 from .metrics import alpaca_eval_records
 from .tasks import get_task
 
@@ -50,7 +63,12 @@ def run_dir(config: ExperimentConfig) -> Path:
 
 
 def is_complete(config: ExperimentConfig) -> bool:
+    """Whether the run's ``result.json`` exists (whatever configuration wrote it; see ``identity``)."""
     return (run_dir(config) / "result.json").is_file()
+
+
+class RunRefused(ValueError):
+    """A run that would fail or mislead, refused before training (``preflight``)."""
 
 
 def environment(config: ExperimentConfig) -> dict:
@@ -102,7 +120,21 @@ def training_data(config: ExperimentConfig, tokenizer, method, wrapped):
         return dataset, ClassificationCollator(pad_id, locate)
     dataset = SupervisedDataset(tokenizer, [e.prompt for e in examples], [e.target for e in examples],
                                 config.data.max_length)
+    check_targets_survive(dataset, examples, config.data.max_length)
     return dataset, SupervisedCollator(pad_id, locate)
+
+
+def check_targets_survive(dataset: SupervisedDataset, examples, max_length: int) -> int:
+    """Training examples whose every target token was truncated away carry no loss (a batch of
+    them has loss 0/0 = NaN): all of them → ``RunRefused``; some → a warning. Returns their count."""
+    empty = [e.id for e, t in zip(examples, dataset.examples) if all(label == -100 for label in t.labels)]
+    if empty and len(empty) == len(examples):
+        raise RunRefused(f"every training example's target is truncated away at data.max_length={max_length} "
+                         f"(e.g. {empty[0]}): nothing would be learned; raise data.max_length")
+    if empty:
+        warnings.warn(f"{len(empty)} of {len(examples)} training examples keep no target token at "
+                      f"data.max_length={max_length} (e.g. {empty[0]}); they add no loss", stacklevel=2)
+    return len(empty)
 
 
 # ---------------------------------------------------------------- W&B
@@ -154,6 +186,8 @@ def _train(config: ExperimentConfig, directory: Path, tokenizer, logger) -> tupl
 
     result = train(wrapped, dataset, collate, training, log=logger, evaluate=evaluate) \
         if params.trainable else None
+    if params.trainable and result.steps == 0:
+        raise RunRefused(f"{config.run_name}: training made no optimizer step; the run is not complete")
     record = {"steps": result.steps if result else 0, "seconds": result.seconds if result else 0.0,
               "losses": result.losses if result else [], "resumed_from": result.resumed_from if result else 0,
               "epoch_scores": result.epoch_scores if result else [],
@@ -161,7 +195,7 @@ def _train(config: ExperimentConfig, directory: Path, tokenizer, logger) -> tupl
               "params": {"trainable": params.trainable, "total": params.total, "percent": params.percent,
                          "head": params.head}}
     if distributed.is_main():
-        save_method(wrapped, directory / "model")
+        save_method(wrapped, directory / "model", overwrite=True)  # the run's own folder
         atomic_write_json(directory / "train.json", record)
     distributed.barrier()
     return method, wrapped, record
@@ -239,13 +273,81 @@ def evaluate_run(config: ExperimentConfig, run: Path, out: Path) -> dict:
     return tasks
 
 
-def run_experiment(config: ExperimentConfig) -> Path:
-    """Run (or finish) one experiment; returns its run directory."""
+def preflight(config: ExperimentConfig) -> None:
+    """Everything a run needs at its end, checked before it trains (``RunRefused`` naming the thing)."""
+    name, options = split_spec(config.method)
+    get_method(name).parse(options)  # unknown or ill-typed method options
+    for task_name in dict.fromkeys([*config.data.train, *config.data.eval]):
+        task = get_task(task_name)
+        if task.fingerprint() != task.recorded_fingerprint and not config.data.allow_changed_tasks:
+            raise RunRefused(f"task {task_name}: its template, extractor, metric or data source changed (fingerprint "
+                             f"{task.fingerprint()}, its YAML records {task.recorded_fingerprint}); bump its version "
+                             "and record the new fingerprint, or set data.allow_changed_tasks=true")
+    if config.data.eval_limit is not None and config.data.eval_limit < 1:
+        raise RunRefused(f"data.eval_limit must be >= 1 or null, got {config.data.eval_limit}")
+    splits = [config.data.eval_split] + (["dev"] if config.data.resplit else [])
+    for task_name in config.data.eval:
+        for split in dict.fromkeys(splits):
+            task, examples = eval_examples(config, task_name, split)
+            if not examples:
+                raise RunRefused(f"task {task_name}: split {split!r} has no examples to score")
+            empty = [e.id for e in examples if not str(e.prompt).strip()]
+            if empty:
+                raise RunRefused(f"task {task_name}: {len(empty)} example(s) with an empty prompt, e.g. {empty[0]}")
+            if task.kind == "generate":
+                _decoding(config, task)
+                unscorable = _unscorable_golds(task, examples)
+                if unscorable:
+                    raise RunRefused(f"task {task_name}: {len(unscorable)} gold answer(s) its metric cannot score, "
+                                     f"e.g. {unscorable[0]}")
+
+
+def _unscorable_golds(task, examples) -> list[str]:
+    """Ids (with the gold) of examples whose gold makes the task's correctness rule raise."""
+    from .metrics import METRICS
+
+    if METRICS[task.metric].is_correct is None:
+        return []
+    blank = task.extract("")
+    bad = []
+    for example in examples:
+        try:
+            task.is_correct(blank, example.gold)
+        except (TypeError, ValueError, ArithmeticError):
+            bad.append(f"{example.id} (gold {example.gold!r})")
+    return bad
+
+
+def run_experiment(config: ExperimentConfig, overwrite: bool = False, log=print) -> Path:
+    """Run (or finish) one experiment; returns its run directory. A complete run of the same
+    identity is returned as it is; a directory of another configuration is refused (``RunConflict``)
+    unless ``overwrite``, which deletes it first."""
     directory = run_dir(config)
-    if is_complete(config):
-        return directory
     distributed.init_from_env()  # several processes (torchrun, SLURM tasks) share the training
     main = distributed.is_main()
+    identity = run_identity(config)
+    lock = DirectoryLock(directory, "run") if main else None
+    if main:
+        lock.acquire()
+    try:
+        if main and overwrite and directory.is_dir():
+            for child in directory.iterdir():
+                if child.name != ".lock":
+                    shutil.rmtree(child) if child.is_dir() else child.unlink()
+        if main:
+            claim(directory, identity)
+        if is_complete(config):
+            if main:
+                log(f"run {config.run_name} is complete with this configuration ({directory}): not rerun")
+            return directory
+        preflight(config)
+        return _run(config, directory, main)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run(config: ExperimentConfig, directory: Path, main: bool) -> Path:
     env = environment(config)
     if main:
         directory.mkdir(parents=True, exist_ok=True)

@@ -152,10 +152,17 @@ def table_rows(df: pd.DataFrame, suite: str) -> list[Row]:
             if len(names) > 1:
                 raise ValueError(f"{suite}: runs {' and '.join(names)} are both {method} on {model} scoring {task}, "
                                  "and a table cell is one run configuration: keep one of them in the raw results")
+            versions = by_task.drop_duplicates(["version", "fingerprint"])
+            if len(versions) > 1:
+                scored = "; ".join(f"seed {r.seed}: v{r.version} {r.fingerprint} ({r.file})"
+                                   for r in by_task.sort_values("seed").itertuples())
+                raise ValueError(f"{suite}: {method} on {model}: the seeds of {task} were scored by different task "
+                                 f"versions ({scored}); a cell averages one version: rescore or rerun the others")
+        present = group.pivot(index="seed", columns="task", values="n")
+        if present.isna().any().any():
+            raise ValueError(f"{suite}: {method} on {model}: seeds {list(present.index)} scored different tasks "
+                             f"({', '.join(present.columns)}); rerun the incomplete seeds or remove them")
         scores = group.pivot(index="seed", columns="task", values="score")
-        if scores.isna().any().any():
-            raise ValueError(f"{suite}: {method} on {model}: seeds {list(scores.index)} scored different tasks "
-                             f"({', '.join(scores.columns)}); rerun the incomplete seeds or remove them")
         scores = scores.rename(columns=spec.columns)
         paper_tasks = [c for c in spec.columns.values() if c in scores]
         if spec.average:
@@ -181,8 +188,10 @@ def format_params(percent: float) -> str:
 
 
 def _cell(values: pd.Series | None) -> str:
-    if values is None or values.isna().all():
+    if values is None:
         return MISSING
+    if values.isna().any():  # a metric that came out NaN (e.g. Pearson of constant predictions): named, not hidden
+        return "NaN (seed " + ", ".join(map(str, values.index[values.isna()])) + ")"
     mean = values.mean()
     return f"{mean:.1f}" if len(values) < 2 else f"{mean:.1f} ± {values.std(ddof=1):.1f}"
 
@@ -268,6 +277,12 @@ def table_notes(df: pd.DataFrame, suite: str) -> list[str]:
              f"Metrics (primary, shown in %): {metrics}."
              + (" Avg: per seed, the mean over the paper's tasks present; tasks after Avg are not in the "
                 "paper's table and not in Avg." if spec.average else "")]
+    undefined = results[results["value"].isna()]
+    if not undefined.empty:
+        notes.append("NaN: " + "; ".join(f"{r.method} {name(r.task)} {r.metric}, seed {r.seed} ({Path(r.file).name})"
+                                         for r in undefined.itertuples())
+                     + ". The metric is undefined for these runs' predictions (e.g. a constant prediction); "
+                     "a row's Avg is NaN where a task is.")
     runs = results.drop_duplicates(["name", "seed"])
     notes.append(f"Compute: {len(runs)} runs; training {runs['train_seconds'].sum() / 60:.0f} min and evaluation "
                  f"{results['eval_seconds'].sum() / 60:.0f} min in all, as recorded in the results (wall time "

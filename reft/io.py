@@ -9,10 +9,14 @@ train* keeps it orthonormal, unlike pyreft's load path. Files are written atomic
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -26,18 +30,64 @@ WEIGHTS_NAME = "interventions.safetensors"
 BASE_PREFIX = "base_model."
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: permissions of written files: what ``open()`` would give (0o666 minus the umask), not mkstemp's 0o600
+FILE_MODE = 0o666 & ~_umask()
+
+
 def atomic_write(path: str | Path, write) -> None:
-    """Run ``write(tmp_path)`` then rename onto ``path``: readers see the old or the new file, never half."""
+    """Run ``write(tmp_path)`` then rename onto ``path``: readers see the old or the new file, never
+    half. The file gets the umask's permissions (``FILE_MODE``), as a plain ``open()`` would."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def atomic_directory(path: str | Path) -> Iterator[Path]:
+    """Fill a fresh directory beside ``path`` inside the block, then put it in ``path``'s place
+    (an existing ``path`` is replaced). A kill inside the block leaves ``path`` as it was; only
+    a hidden ``.<name>.*.tmp`` folder remains, which the next write of ``path`` removes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    os.chmod(tmp, 0o777 & ~_umask())
+    try:
+        yield tmp
+        if path.exists():
+            old = path.with_name(f".{path.name}.old.tmp")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def atomic_write_json(path: str | Path, data) -> None:

@@ -8,9 +8,12 @@ asked (pyreft's parameter names never matched HF's decay list, so its weight dec
 ``decay_interventions=False`` reproduces that). Parameters a module lists in ``no_weight_decay()``
 (an orthonormal R), biases and norm weights of the base model never get decay.
 
-Checkpoints (every ``save_every`` optimizer steps, atomically, without pickle) hold the trainable
-parameters, the optimizer and scheduler state and every RNG state; ``resume=True`` continues from
-the last one and ends with exactly the result of an uninterrupted run.
+Checkpoints (every ``save_every`` optimizer steps, one directory per step renamed into place with
+a manifest of file hashes, without pickle) hold the trainable parameters, the optimizer and
+scheduler state and every RNG state; ``resume=True`` continues from the newest one that verifies
+(a damaged one is named and passed over) and ends with exactly the result of an uninterrupted run.
+A run that cannot train meaningfully fails (``TrainingFailed``): an empty training set, zero
+steps (rejected by ``TrainingConfig``), or a non-finite loss.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,12 +29,13 @@ from typing import Callable
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 from torch.utils.data import Dataset
 
 from . import distributed
-from .io import atomic_save_tensors, atomic_write_json
+from .io import atomic_directory, atomic_save_tensors, atomic_write_json, file_sha256
 
 SCHEDULES = ("linear", "constant", "cosine")
 
@@ -61,6 +66,12 @@ class TrainingConfig:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.batch_size < 1 or self.grad_accum < 1:
             raise ValueError("batch_size and grad_accum must be >= 1")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"train.max_steps must be >= 1 (or null to train for train.epochs), got {self.max_steps}")
+        if self.max_steps is None and not self.epochs > 0:
+            raise ValueError(f"train.epochs must be > 0, got {self.epochs}: a run must train")
+        if not self.lr > 0:
+            raise ValueError(f"train.lr must be > 0, got {self.lr}")
         self.adam_betas = tuple(self.adam_betas)
 
 
@@ -72,6 +83,10 @@ class TrainResult:
     resumed_from: int = 0
     epoch_scores: list[float] = field(default_factory=list)  # ``evaluate`` after each epoch, if given
     best_epoch: int | None = None  # 1-based epoch whose parameters the model ends with
+
+
+class TrainingFailed(RuntimeError):
+    """Training that cannot give a meaningful model: no examples, or a loss that is not finite."""
 
 
 def set_seed(seed: int) -> None:
@@ -125,14 +140,34 @@ def _epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     return torch.randperm(n, generator=generator).tolist()
 
 
-class _Checkpoint:
-    """Trainable params + optimizer + scheduler + RNG, as safetensors and JSON (no pickle)."""
+class CheckpointDamaged(ValueError):
+    """A checkpoint directory whose manifest or files do not check out."""
 
-    def __init__(self, directory: Path) -> None:
+
+class _Checkpoint:
+    """Trainable params + optimizer + scheduler + RNG, as safetensors and JSON (no pickle).
+
+    Each save is one directory ``checkpoint/step-<N>/`` holding ``state.safetensors``,
+    ``trainer_state.json`` and, written last, ``manifest.json`` (the step and each file's size and
+    sha256); it is filled aside and renamed into place, so a kill leaves either the whole
+    checkpoint or none. Resume takes the newest checkpoint that verifies and says which damaged
+    ones it passed over; the two newest are kept.
+    """
+
+    FILES = ("state.safetensors", "trainer_state.json")
+    KEEP = 2
+
+    def __init__(self, directory: Path, log: Callable[[str], None] = print) -> None:
         self.directory = directory
+        self.log = log
+
+    def steps(self) -> list[Path]:
+        """Checkpoint directories, newest first."""
+        found = [p for p in self.directory.glob("step-*") if p.is_dir() and p.name[5:].isdigit()]
+        return sorted(found, key=lambda p: int(p.name[5:]), reverse=True)
 
     def exists(self) -> bool:
-        return (self.directory / "trainer_state.json").is_file()
+        return bool(self.steps())
 
     def save(self, model: nn.Module, optimizer, scheduler, step: int, losses: list[float],
              selection: "_BestEpoch") -> None:
@@ -149,18 +184,57 @@ class _Checkpoint:
         tensors["rng.torch"] = torch.get_rng_state()
         if torch.cuda.is_available():
             tensors["rng.cuda"] = torch.cuda.get_rng_state()
-        atomic_save_tensors(self.directory / "state.safetensors", tensors)
         np_state = np.random.get_state()
-        atomic_write_json(self.directory / "trainer_state.json", {
-            "step": step, "losses": losses, "optimizer": opt_meta, "scheduler": scheduler.state_dict(),
-            "epoch_scores": selection.scores, "best_epoch": selection.best_epoch,
-            "rng_python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
-            "rng_numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
-        })
+        with atomic_directory(self.directory / f"step-{step:08d}") as tmp:
+            atomic_save_tensors(tmp / "state.safetensors", tensors)
+            atomic_write_json(tmp / "trainer_state.json", {
+                "step": step, "losses": losses, "optimizer": opt_meta, "scheduler": scheduler.state_dict(),
+                "epoch_scores": selection.scores, "best_epoch": selection.best_epoch,
+                "rng_python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
+                "rng_numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
+            })
+            atomic_write_json(tmp / "manifest.json", {"step": step, "files": {
+                name: {"bytes": (tmp / name).stat().st_size, "sha256": file_sha256(tmp / name)}
+                for name in self.FILES}})
+        for old in self.steps()[self.KEEP:]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    @staticmethod
+    def verify(path: Path) -> dict:
+        """The checkpoint's trainer state, or ``CheckpointDamaged`` saying what is wrong."""
+        try:
+            manifest = json.loads((path / "manifest.json").read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise CheckpointDamaged(f"no readable manifest.json ({error})") from None
+        for name, expected in manifest.get("files", {}).items():
+            file = path / name
+            if not file.is_file():
+                raise CheckpointDamaged(f"{name} is missing")
+            if file.stat().st_size != expected["bytes"] or file_sha256(file) != expected["sha256"]:
+                raise CheckpointDamaged(f"{name} does not match its manifest (truncated or changed)")
+        meta = json.loads((path / "trainer_state.json").read_text())
+        if meta.get("step") != manifest.get("step"):
+            raise CheckpointDamaged(f"trainer_state.json is at step {meta.get('step')}, the manifest at "
+                                    f"{manifest.get('step')}")
+        return meta
 
     def load(self, model: nn.Module, optimizer, scheduler, selection: "_BestEpoch") -> tuple[int, list[float]]:
-        meta = json.loads((self.directory / "trainer_state.json").read_text())
-        tensors = load_file(self.directory / "state.safetensors")
+        """Restore the newest good checkpoint; returns (step, losses), (0, []) when none is good."""
+        for path in self.steps():
+            try:
+                meta = self.verify(path)
+                tensors = load_file(path / "state.safetensors")
+            except (CheckpointDamaged, OSError, json.JSONDecodeError, SafetensorError) as error:
+                self.log(f"checkpoint {path} is damaged ({error}); passing over it (delete it to silence this)")
+                continue
+            self._restore(meta, tensors, model, optimizer, scheduler, selection)
+            return meta["step"], meta["losses"]
+        if self.steps():
+            self.log(f"no good checkpoint in {self.directory}: training starts from step 0")
+        return 0, []
+
+    @staticmethod
+    def _restore(meta: dict, tensors: dict, model: nn.Module, optimizer, scheduler, selection: "_BestEpoch") -> None:
         params = dict(model.named_parameters())
         with torch.no_grad():
             for key, value in tensors.items():
@@ -185,7 +259,6 @@ class _Checkpoint:
         np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
         selection.scores, selection.best_epoch = meta.get("epoch_scores", []), meta.get("best_epoch")
         selection.state = {k[len("best."):]: v for k, v in tensors.items() if k.startswith("best.")}
-        return meta["step"], meta["losses"]
 
 
 class _BestEpoch:
@@ -233,6 +306,8 @@ def train(model: nn.Module, dataset: Dataset, collate: Callable, config: Trainin
     With ``evaluate`` (higher is better, e.g. accuracy on a dev split), the model is scored after
     every epoch and ends with the parameters of the best epoch.
     """
+    if len(dataset) == 0:
+        raise TrainingFailed("the training set is empty: nothing to train on")
     device = next(model.parameters()).device
     batches_per_epoch = math.ceil(len(dataset) / (config.batch_size * distributed.world_size()))
     steps_per_epoch = max(1, batches_per_epoch // config.grad_accum)
@@ -264,6 +339,9 @@ def train(model: nn.Module, dataset: Dataset, collate: Callable, config: Trainin
                 step_loss += outputs.loss.item() / config.grad_accum
             distributed.average_gradients(trainable)
             step_loss = distributed.mean_over_processes(step_loss)
+            if not math.isfinite(step_loss):  # NaN/inf weights would follow, and every score after them
+                raise TrainingFailed(f"the loss at optimizer step {step + 1} is {step_loss}: check lr "
+                                     "(too high?), dtype, and that examples keep target tokens after truncation")
             if config.max_grad_norm:
                 torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
             optimizer.step()

@@ -20,20 +20,23 @@ from pathlib import Path
 from .collect import RAW, collect_result, collect_sweep
 from .launch import launch
 from .reuse import reuse_dev_training
-from .select import SELECTION_FILE, read_selection, select
+from .select import SELECTION_FILE, check_dev_isolation, read_selection, select
 from .sweep import SweepSpec, expand, floor_runs, has_search, load_sweep
 
 SWEEPS = Path(__file__).resolve().parents[1] / "benchmarks" / "sweeps"
 PRESETS = ("auto", "cpu", "paper")
 
 
-def run_stages(spec: SweepSpec, stage: str = "all", wait: bool = True, log=print) -> None:
+def run_stages(spec: SweepSpec, stage: str = "all", wait: bool = True, log=print,
+               overwrite_stale: bool = False) -> None:
     """Launch ``dev``, ``final`` or ``all`` (dev, select, final; dev skipped without a search). A
-    final run that would retrain what a finished dev run trained reuses it (``slurm.reuse``)."""
+    final run that would retrain what a finished dev run trained reuses it (``slurm.reuse``). The dev
+    stage starts only if no row it scores is a row the final stage reports (``check_dev_isolation``)."""
     if stage in ("dev", "all") and has_search(spec):
         runs = expand(spec, "dev")
+        check_dev_isolation(spec, runs, log=log)
         log(f"sweep {spec.name}: dev stage, {len(runs)} runs ({spec.executor.kind})")
-        launch(spec, runs, wait=wait or stage == "all")
+        launch(spec, runs, wait=wait or stage == "all", overwrite_stale=overwrite_stale, log=log)
     if stage == "all":
         log(f"selected on dev scores only: {select(spec)['chosen']}")
     if stage in ("final", "all"):
@@ -42,7 +45,7 @@ def run_stages(spec: SweepSpec, stage: str = "all", wait: bool = True, log=print
         log(f"sweep {spec.name}: final stage, {len(runs)} runs ({spec.executor.kind})")
         if has_search(spec):
             reuse_dev_training(expand(spec, "dev"), runs, log=log)
-        launch(spec, runs, wait=wait)
+        launch(spec, runs, wait=wait, overwrite_stale=overwrite_stale, log=log)
 
 
 def preset_path(suite: str, preset: str = "auto", sweeps: Path = SWEEPS) -> Path:

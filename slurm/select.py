@@ -4,6 +4,15 @@ For each method, every search point's dev runs are scored by the mean over their
 each task's primary metric, averaged over seeds; the highest wins (ties: the earlier point in the
 spec). The selector reads only dev-stage results and refuses any task record whose split is
 ``test``. The record (space, every dev score, the choice) goes to ``<sweep>/selection.json``.
+
+Dev-only is checked by content, not by split names (``check_dev_isolation``): the rows every dev
+run scores (each row identified by the digest of the file it comes from and its row number) are
+compared with the rows every final run reports, and any overlap refuses the sweep, naming the task,
+the runs and the count. So a dev stage on GLUE's whole validation set (which holds the reported
+half), or a task whose dev split points at the test file (or a copy of it), is refused. One overlap
+is the paper's own and is allowed with a warning: under ``data.resplit: per-seed`` each seed draws
+its own dev/test halves, so the seed-42 dev half that selects hyperparameters holds rows of the
+seed-43 and -44 test halves (``data.resplit: fixed`` avoids it).
 """
 
 from __future__ import annotations
@@ -12,10 +21,11 @@ import json
 import statistics
 from pathlib import Path
 
-from benchmarks.run import run_dir
+from benchmarks.identity import matches, row_keys, run_identity
+from benchmarks.run import eval_examples, run_dir
 from reft.io import atomic_write_json
 
-from .sweep import Run, SweepSpec, expand, has_search, point_label, search_points
+from .sweep import Run, SweepSpec, experiment, expand, floor_runs, has_search, point_labels, search_points
 
 SELECTION_FILE = "selection.json"
 
@@ -31,6 +41,53 @@ def dev_score(result: dict, where: str) -> tuple[float, dict]:
     return statistics.fmean(per_task.values()), per_task
 
 
+class DevOverlap(ValueError):
+    """A dev run would score rows that the final stage reports."""
+
+
+def _scored_rows(config, cache: dict) -> dict[str, set[str]]:
+    """{task: row keys} of the rows a run scores."""
+    split = config.data.eval_split
+    rows = {}
+    for name in config.data.eval:
+        key = (name, split, config.data.data_root, config.data.resplit,
+               config.seed if config.data.resplit == "per-seed" else None, config.data.eval_limit)
+        if key not in cache:
+            task, examples = eval_examples(config, name, split)
+            cache[key] = row_keys(task, "validation" if config.data.resplit else split, examples,
+                                  config.data.data_root)
+        rows[name] = cache[key]
+    return rows
+
+
+def check_dev_isolation(spec: SweepSpec, dev_runs: list[Run] | None = None, log=print) -> None:
+    """Refuse (``DevOverlap``) a dev stage that scores any row the final stage reports."""
+    dev_runs = dev_runs if dev_runs is not None else expand(spec, "dev")
+    final = [(method, seed, experiment(spec, "final", method, search_points(m)[0], seed))
+             for method, m in spec.methods.items() for seed in spec.final.seeds]
+    final += [(run.method, run.seed, run.config) for run in floor_runs(spec)]
+    cache: dict = {}
+    reported = [(method, seed, config, _scored_rows(config, cache)) for method, seed, config in final]
+    paper_overlaps = 0
+    for run in dev_runs:
+        for task, rows in _scored_rows(run.config, cache).items():
+            for method, seed, config, final_rows in reported:
+                shared = rows & final_rows.get(task, set())
+                if not shared:
+                    continue
+                per_seed = run.config.data.resplit == config.data.resplit == "per-seed"
+                if per_seed and seed != run.seed:
+                    paper_overlaps = max(paper_overlaps, len(shared))
+                    continue
+                raise DevOverlap(f"sweep {spec.name}: dev run {run.key} scores {len(shared)} row(s) of {task} that "
+                                 f"the final stage reports ({method}, seed {seed}); select on rows the final stage "
+                                 "never scores (a dev split, or data.resplit's dev half)")
+    if paper_overlaps:
+        log(f"sweep {spec.name}: warning: with data.resplit=per-seed (the paper's protocol) the dev half that "
+            f"selects shares up to {paper_overlaps} rows with other seeds' reported test halves; "
+            "data.resplit=fixed keeps them apart")
+
+
 def select(spec: SweepSpec, runs: list[Run] | None = None) -> dict:
     """Choose each method's point from its dev runs; write and return the selection record."""
     if not has_search(spec):  # one point per method: nothing to choose, no dev runs needed
@@ -41,9 +98,14 @@ def select(spec: SweepSpec, runs: list[Run] | None = None) -> dict:
         atomic_write_json(spec.root / SELECTION_FILE, record)
         return record
     runs = runs if runs is not None else expand(spec, "dev")
+    check_dev_isolation(spec, runs)
     missing = [run.key for run in runs if not (run_dir(run.config) / "result.json").is_file()]
     if missing:
         raise FileNotFoundError(f"sweep {spec.name}: {len(missing)} dev run(s) have no result yet, e.g. {missing[:3]}")
+    stale = [run.key for run in runs if not matches(run_dir(run.config), run_identity(run.config))[0]]
+    if stale:
+        raise ValueError(f"sweep {spec.name}: {len(stale)} dev run(s) hold results of another configuration "
+                         f"(stale), e.g. {stale[:3]}; rerun them (reft sweep --stage dev --overwrite-stale)")
     scores: dict[str, dict[str, dict]] = {}
     for run in runs:
         path = run_dir(run.config) / "result.json"
@@ -58,7 +120,8 @@ def select(spec: SweepSpec, runs: list[Run] | None = None) -> dict:
         by_label = scores.get(method, {})
         for point_scores in by_label.values():
             point_scores["score"] = statistics.fmean(point_scores["seeds"].values())
-        best = max(points, key=lambda p: (by_label[point_label(p)]["score"], -points.index(p)))
+        labels = point_labels(points)
+        best = max(points, key=lambda p: (by_label[labels[points.index(p)]]["score"], -points.index(p)))
         chosen[method] = best
     record = {"sweep": spec.name, "suite": spec.suite,
               "criterion": "mean over dev tasks of the primary metric, mean over seeds; ties: earlier point",

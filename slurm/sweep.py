@@ -20,14 +20,18 @@
                mem_gb: null, account: null}
 
 A run is named ``<sweep>-<stage>-<method>-<point>`` where the point label lists its overrides
-(``lr9e-04_rank4``); its directory is ``<output_root>/<sweep>/<stage>/<run name>/seed<seed>``.
+exactly (``lr9e-04_rank4``; ``lr1.2e-03``, never rounded onto a neighbour; labels that would still
+coincide get a short hash of the point), so distinct points never share a directory; its
+directory is ``<output_root>/<sweep>/<stage>/<run name>/seed<seed>``.
 The dev stage may not score a test split: expansion fails if any dev run's eval split is
 ``test`` (GLUE's ``dev`` half is the re-split validation set, as in the paper).
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,14 +140,43 @@ def search_points(spec: MethodSpec) -> list[dict]:
     return [dict(zip(keys, values)) for values in itertools.product(*(spec.grid[k] for k in keys))] or [{}]
 
 
+def _float_text(value: float) -> str:
+    """The shortest ``e`` notation that reads back as exactly ``value``: 9e-04, 1.2e-03."""
+    for digits in range(17):
+        text = f"{value:.{digits}e}"
+        if float(text) == value:
+            return text
+    return repr(value)
+
+
 def point_label(point: dict) -> str:
     """``{"train.lr": 0.0009, "method.rank": 4}`` → ``lr9e-04_rank4`` (``default`` when empty)."""
     parts = []
     for key, value in point.items():
         short = key.rsplit(".", 1)[-1]
-        text = f"{value:.0e}" if isinstance(value, float) else str(value)
+        text = _float_text(value) if isinstance(value, float) else str(value)
         parts.append(re.sub(r"[^A-Za-z0-9.+-]", "", f"{short}{text}"))
     return "_".join(parts) or "default"
+
+
+def point_labels(points: list[dict]) -> list[str]:
+    """Labels of a method's points, one per point and all distinct: where two points' labels would
+    coincide (``layers: [2, 4]`` and ``[24]``), each of them gets a hash of its point."""
+    plain = [point_label(point) for point in points]
+    labels = list(plain)
+    for i, label in enumerate(plain):
+        if plain.count(label) > 1:
+            digest = hashlib.sha256(json.dumps(points[i], sort_keys=True).encode()).hexdigest()[:6]
+            labels[i] = f"{label}-{digest}"
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"the search space lists a point twice: {points}")
+    return labels
+
+
+def label_of(method_spec: "MethodSpec", point: dict) -> str:
+    """The label ``point`` has among its method's search points (as the dev stage named it)."""
+    points = search_points(method_spec)
+    return point_labels(points)[points.index(point)] if point in points else point_label(point)
 
 
 def _as_override(key: str, value) -> str:
@@ -156,7 +189,7 @@ def experiment(spec: SweepSpec, stage: str, method: str, point: dict, seed: int)
     """The resolved experiment config of one run."""
     method_spec = spec.methods[method]
     stage_spec = getattr(spec, stage)
-    label = point_label(point)
+    label = label_of(method_spec, point)
     base = Path(method_spec.config)
     base = base if base.is_absolute() else REPO / base
     overrides = [*method_spec.overrides, *stage_spec.overrides, *(_as_override(k, v) for k, v in point.items()),
@@ -201,6 +234,7 @@ def expand(spec: SweepSpec, stage: str, chosen: dict[str, dict] | None = None) -
                 raise ValueError(f"final stage of {spec.name}: no selection for method {method!r}; run `reft select`")
             points = [chosen[method]]
         for point in points:
+            label = label_of(method_spec, point)
             for seed in getattr(spec, stage).seeds:
-                runs.append(Run(stage, method, point_label(point), seed, experiment(spec, stage, method, point, seed)))
+                runs.append(Run(stage, method, label, seed, experiment(spec, stage, method, point, seed)))
     return runs

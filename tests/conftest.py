@@ -88,3 +88,21 @@ def slurm_cluster():
         pytest.skip(reason)
     with LocalSlurmCluster() as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory, smollm2_tokenizer):
+    """A tiny random LLaMA (2 layers, hidden 32) saved with SmolLM2's real tokenizer: a model folder
+    any experiment config can name (``model.name=<dir>``) and train in well under a second."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    tok = smollm2_tokenizer
+    config = LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=2, vocab_size=len(tok), max_position_embeddings=512,
+                         pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                         tie_word_embeddings=True)
+    directory = tmp_path_factory.mktemp("tiny-llama")
+    LlamaForCausalLM(config).save_pretrained(directory)
+    tok.save_pretrained(directory)
+    return directory

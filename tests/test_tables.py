@@ -191,3 +191,23 @@ def test_notebook_regenerates_everything(raw, tmp_path, monkeypatch):
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs)
+
+
+def test_refuses_seeds_scored_by_different_task_versions_and_names_nan_cells(tmp_path):
+    """Seeds scored with different task versions/fingerprints are not averaged into one cell; a NaN
+    metric is shown as NaN with its seed and named in the notes (not "seeds scored different tasks")."""
+    for seed, fingerprint in ((42, "0123456789abcdef"), (43, "fedcba9876543210")):
+        record = {**task_record({"accuracy": 0.5}), "fingerprint": fingerprint}
+        write_result(tmp_path / "mixed", "commonsense", "loreft", seed, {"commonsense/boolq": record}, 0.2)
+    with pytest.raises(ValueError, match=r"seeds of commonsense/boolq were scored by different task versions "
+                                         r"\(seed 42: v2 0123456789abcdef .*seed 43: v2 fedcba9876543210"):
+        suite_table(load_results(tmp_path / "mixed"), "commonsense")
+
+    for seed, pearson in ((42, 0.8), (43, float("nan"))):
+        write_result(tmp_path / "nan", "glue", "loreft", seed, {
+            "glue/stsb": task_record({"pearson": pearson}, primary="pearson", n=750)}, 0.01)
+    df = load_results(tmp_path / "nan")
+    assert suite_table(df, "glue").loc[0, "STS-B"] == "NaN (seed 43)"
+    write_tables(tmp_path / "nan", tmp_path / "tables")
+    assert "NaN: LoReFT STS-B pearson, seed 43 (glue-cpu-final-loreft__seed43.json)" in \
+        (tmp_path / "tables" / "glue.md").read_text()

@@ -78,3 +78,63 @@ def test_loreft_learns_ten_pairs_on_smollm2(smollm2, smollm2_tokenizer):
 
 
 TRAIN_STEPS, TRAIN_LR = 80, 3e-2
+
+
+def test_a_torn_checkpoint_is_passed_over_and_the_run_ends_as_an_uninterrupted_one(tmp_path, capsys):
+    """The newest checkpoint truncated (a kill mid-write on a filesystem without atomic rename, or
+    a damaged disk): resume names it, uses the previous one, and lands on the uninterrupted run."""
+    whole_model, whole = run(tmp_path / "a")
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "b", stop_at=4)
+    steps = sorted((tmp_path / "b" / "checkpoint").glob("step-*"))
+    assert [p.name for p in steps] == ["step-00000003", "step-00000004"]  # the two newest are kept
+    state = steps[-1] / "state.safetensors"
+    state.write_bytes(state.read_bytes()[:100])
+    (tmp_path / "b" / "checkpoint" / ".step-00000005.half.tmp").mkdir()  # a save killed midway: ignored
+    resumed_model, resumed = run(tmp_path / "b")
+    assert "step-00000004 is damaged (state.safetensors does not match its manifest" in capsys.readouterr().out
+    assert resumed.resumed_from == 3 and resumed.losses == whole.losses
+    for (name, a), (_, b) in zip(whole_model.interventions.state_dict().items(),
+                                 resumed_model.interventions.state_dict().items()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+
+
+def test_a_checkpoint_whose_files_disagree_is_refused(tmp_path):
+    from reft.train import CheckpointDamaged, _Checkpoint
+
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, stop_at=2)
+    first, second = sorted((tmp_path / "checkpoint").glob("step-*"))
+    (second / "trainer_state.json").write_text((first / "trainer_state.json").read_text())  # step 1's state
+    with pytest.raises(CheckpointDamaged, match="trainer_state.json does not match its manifest"):
+        _Checkpoint.verify(second)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"max_steps": -5}, "max_steps must be >= 1"), ({"max_steps": 0}, "max_steps must be >= 1"),
+    ({"epochs": 0}, "epochs must be > 0"), ({"lr": 0.0}, "lr must be > 0")])
+def test_a_config_that_cannot_train_is_refused(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        TrainingConfig(**overrides)
+
+
+def test_a_non_finite_loss_fails_the_run(tmp_path):
+    from reft.train import TrainingFailed
+
+    with pytest.raises(TrainingFailed, match="loss at optimizer step 1 is nan"):
+        _nan_run(tmp_path)
+
+
+def _nan_run(tmp_path):
+    """Every target truncated away: each micro-batch's mean loss is 0/0 = NaN."""
+    model = get_reft_model(tiny_llama(), ReftConfig(rank=2, positions="l1"))
+    examples = [TokenizedExample(e.input_ids, [-100] * len(e.labels), e.prompt_length) for e in toy_dataset()]
+    return train(model, examples, SupervisedCollator(0, locate=model.locations), TrainingConfig(max_steps=3))
+
+
+def test_an_empty_training_set_fails(tmp_path):
+    from reft.train import TrainingFailed
+
+    model = get_reft_model(tiny_llama(), ReftConfig(rank=2, positions="l1"))
+    with pytest.raises(TrainingFailed, match="training set is empty"):
+        train(model, [], SupervisedCollator(0, locate=model.locations), TrainingConfig(max_steps=3))
