@@ -159,7 +159,8 @@ def checkpoint_step(run_directory: Path) -> int:
 def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     """A local job SIGKILLed mid-training, relaunched: same losses, outputs and metrics."""
     steps = ["train.max_steps=8"]
-    reference_spec = load_sweep(write_spec(tmp_path / "a", grid={"train.lr": [3.0e-2]}, extra=steps))
+    # the uninterrupted reference runs as the same kind of job (a fresh local process), not in this one
+    reference_spec = load_sweep(write_spec(tmp_path / "a", grid={"train.lr": [3.0e-2]}, executor="local", extra=steps))
     reference = expand(reference_spec, "dev")
     launch(reference_spec, reference)
 
