@@ -58,6 +58,9 @@ class DataConfig:
     def __post_init__(self) -> None:
         if isinstance(self.train, str):
             self.train = [self.train]
+        for key in ("train_limit", "eval_limit"):
+            if getattr(self, key) is not None and getattr(self, key) < 1:
+                raise ValueError(f"data.{key} must be >= 1 or null, got {getattr(self, key)}")
         if self.resplit not in (None, "per-seed", "fixed"):
             raise ValueError(f"data.resplit must be null, 'per-seed' or 'fixed', got {self.resplit!r}")
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 from reft.io import atomic_write_json, file_sha256
@@ -138,8 +137,12 @@ def claim(directory: Path, identity: dict) -> None:
                           + "\n  ".join(diff) + "\nGive the run a new name (name=...), or pass --overwrite "
                           "to delete that run and start this one in its place.")
     if not (directory / IDENTITY_FILE).is_file():
-        atomic_write_json(directory / IDENTITY_FILE, {"hash": identity_hash(identity), "identity": identity,
-                                                      "pid": os.getpid()})
+        atomic_write_json(directory / IDENTITY_FILE, {"hash": identity_hash(identity), "identity": identity})
+
+
+def is_stale(config: ExperimentConfig, directory: Path) -> bool:
+    """Whether ``directory`` (the config's run directory) holds a run of another configuration."""
+    return directory.is_dir() and not matches(directory, run_identity(config))[0]
 
 
 def row_keys(task: Task, split: str, examples, root: str | Path | None = None) -> set[str]:

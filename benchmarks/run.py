@@ -283,8 +283,6 @@ def preflight(config: ExperimentConfig) -> None:
             raise RunRefused(f"task {task_name}: its template, extractor, metric or data source changed (fingerprint "
                              f"{task.fingerprint()}, its YAML records {task.recorded_fingerprint}); bump its version "
                              "and record the new fingerprint, or set data.allow_changed_tasks=true")
-    if config.data.eval_limit is not None and config.data.eval_limit < 1:
-        raise RunRefused(f"data.eval_limit must be >= 1 or null, got {config.data.eval_limit}")
     splits = [config.data.eval_split] + (["dev"] if config.data.resplit else [])
     for task_name in config.data.eval:
         for split in dict.fromkeys(splits):
@@ -325,7 +323,6 @@ def run_experiment(config: ExperimentConfig, overwrite: bool = False, log=print)
     directory = run_dir(config)
     distributed.init_from_env()  # several processes (torchrun, SLURM tasks) share the training
     main = distributed.is_main()
-    identity = run_identity(config)
     lock = DirectoryLock(directory, "run") if main else None
     if main:
         lock.acquire()
@@ -335,7 +332,7 @@ def run_experiment(config: ExperimentConfig, overwrite: bool = False, log=print)
                 if child.name != ".lock":
                     shutil.rmtree(child) if child.is_dir() else child.unlink()
         if main:
-            claim(directory, identity)
+            claim(directory, run_identity(config))
         if is_complete(config):
             if main:
                 log(f"run {config.run_name} is complete with this configuration ({directory}): not rerun")

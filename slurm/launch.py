@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.config import parse_experiment
-from benchmarks.identity import matches, run_identity
+from benchmarks.identity import is_stale as holds_another_run
 from benchmarks.locks import DirectoryLock
 from benchmarks.run import is_complete, run_dir, run_experiment
 from reft.io import atomic_write_json
@@ -98,8 +98,7 @@ class StaleRuns(ValueError):
 
 def is_stale(run: Run) -> bool:
     """Whether the run's directory holds a run of another configuration than the spec's."""
-    directory = run_dir(run.config)
-    return directory.is_dir() and not matches(directory, run_identity(run.config))[0]
+    return holds_another_run(run.config, run_dir(run.config))
 
 
 def running_elsewhere(run: Run) -> dict | None:

@@ -21,7 +21,7 @@ import json
 import statistics
 from pathlib import Path
 
-from benchmarks.identity import matches, row_keys, run_identity
+from benchmarks.identity import is_stale, row_keys
 from benchmarks.run import eval_examples, run_dir
 from reft.io import atomic_write_json
 
@@ -102,7 +102,7 @@ def select(spec: SweepSpec, runs: list[Run] | None = None) -> dict:
     missing = [run.key for run in runs if not (run_dir(run.config) / "result.json").is_file()]
     if missing:
         raise FileNotFoundError(f"sweep {spec.name}: {len(missing)} dev run(s) have no result yet, e.g. {missing[:3]}")
-    stale = [run.key for run in runs if not matches(run_dir(run.config), run_identity(run.config))[0]]
+    stale = [run.key for run in runs if is_stale(run.config, run_dir(run.config))]
     if stale:
         raise ValueError(f"sweep {spec.name}: {len(stale)} dev run(s) hold results of another configuration "
                          f"(stale), e.g. {stale[:3]}; rerun them (reft sweep --stage dev --overwrite-stale)")
