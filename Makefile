@@ -32,10 +32,10 @@ demo: install  ## train a rank-4 LoReFT on SmolLM2-135M-Instruct, print before/a
 	$(BIN)/python examples/emoji_chatbot.py
 
 bench: install  ## training-step speed and memory of every method; writes results/perf/speed.*
-	$(BIN)/python benchmarks/speed.py
+	$(BIN)/python benchmarks/perf/speed.py
 
 bench-eval: install  ## evaluation speed vs the authors' loop; writes results/perf/eval_speed.*
-	$(BIN)/python benchmarks/eval_speed.py
+	$(BIN)/python benchmarks/perf/eval_speed.py
 
 PRESET ?= auto
 FULL ?= 0

@@ -38,7 +38,7 @@ from safetensors.torch import load_file
 from torch import nn
 from transformers.activations import ACT2FN
 
-from reft.io import atomic_save_tensors
+from reft.files import atomic_save_tensors
 
 from .heads import unfreeze_head
 from .registry import Method, reject_unknown

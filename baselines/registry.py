@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 
 from torch import nn
 
-from reft.io import atomic_directory, atomic_write_json
+from reft.files import atomic_directory, atomic_write_json
 
 METHOD_FILE = "method.json"
 

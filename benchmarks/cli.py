@@ -30,8 +30,8 @@ def _print_result(tasks: dict) -> None:
 
 
 def command_train(args) -> int:
-    from .config import load_experiment
-    from .run import run_experiment
+    from benchmarks.experiments.config import load_experiment
+    from benchmarks.experiments.run import run_experiment
 
     from reft import distributed
 
@@ -47,8 +47,9 @@ def command_train(args) -> int:
 
 
 def command_eval(args) -> int:
-    from .config import apply_overrides, parse_experiment
-    from .run import evaluate_run
+    from benchmarks.experiments.config import parse_experiment
+    from benchmarks.typed_yaml import apply_overrides
+    from benchmarks.experiments.run import evaluate_run
 
     run = Path(args.run_dir)
     if not (run / "config.json").is_file():
@@ -63,9 +64,9 @@ def command_eval(args) -> int:
 
 
 def command_sweep(args) -> int:
-    from slurm.launch import status
-    from slurm.select import read_selection
-    from slurm.sweep import expand, floor_runs, load_sweep, restrict_methods
+    from benchmarks.sweeps.launch import status
+    from benchmarks.sweeps.select import read_selection
+    from benchmarks.sweeps.spec import expand, floor_runs, load_sweep, restrict_methods
 
     if args.spec == "status":  # `reft sweep status SPEC`
         if not args.overrides:
@@ -86,7 +87,7 @@ def command_sweep(args) -> int:
             if row.state in ("failed", "stale") and row.log_tail:
                 print("    " + row.log_tail.replace("\n", "\n    "))
         return 1 if counts["failed"] or counts["stale"] else 0
-    from slurm.pipeline import run_stages
+    from benchmarks.sweeps.pipeline import run_stages
 
     overrides = list(args.overrides) + ([f"executor.kind={args.executor}"] if args.executor else [])
     run_stages(restrict_methods(load_sweep(args.spec, overrides), args.methods), args.stage, wait=not args.no_wait,
@@ -95,8 +96,8 @@ def command_sweep(args) -> int:
 
 
 def command_select(args) -> int:
-    from slurm.select import select
-    from slurm.sweep import load_sweep, restrict_methods
+    from benchmarks.sweeps.select import select
+    from benchmarks.sweeps.spec import load_sweep, restrict_methods
 
     record = select(restrict_methods(load_sweep(args.spec, args.overrides), args.methods))
     for method, point in record["chosen"].items():
@@ -105,14 +106,14 @@ def command_select(args) -> int:
 
 
 def command_reproduce(args) -> int:
-    from slurm.pipeline import reproduce
+    from benchmarks.sweeps.pipeline import reproduce
 
     reproduce(args.suite, args.preset, args.overrides, quick=args.quick)
     return 0
 
 
 def command_collect(args) -> int:
-    from slurm.collect import collect_result, collect_sweep
+    from benchmarks.sweeps.collect import collect_result, collect_sweep
 
     for path in args.paths:
         targets = collect_sweep(path) if Path(path, "final").is_dir() else [collect_result(path)]
@@ -122,8 +123,9 @@ def command_collect(args) -> int:
 
 
 def command_tables(args) -> int:
-    from .plots import write_plots
-    from .tables import refresh_readme, write_tables
+    from benchmarks.report.plots import write_plots
+    from benchmarks.report.readme import refresh_readme
+    from benchmarks.report.publish import write_tables
 
     results = Path(args.results)
     for path in write_tables(results / "raw", results / "tables") + write_plots(results / "raw", results / "plots"):
@@ -135,7 +137,7 @@ def command_tables(args) -> int:
 
 
 def command_tasks(args) -> int:
-    from .tasks import TASKS
+    from benchmarks.tasks import TASKS
 
     for key, task in sorted(TASKS.items()):
         print(f"{key:<32} v{task.version}  {task.kind:<9} splits: {', '.join(sorted(task.splits))}")
@@ -148,9 +150,9 @@ def method_keys(text: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks.locks import LockHeld
+    from benchmarks.experiments.locks import LockHeld
     from reft.train import TrainingFailed
-    from slurm.sweep import RunsFailed
+    from benchmarks.sweeps.spec import RunsFailed
 
     parser = argparse.ArgumentParser(prog="reft", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

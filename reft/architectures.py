@@ -12,6 +12,7 @@ here needs ``layer_module="path.to.blocks.{layer}"`` (relative to the model you 
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 DECODER_LAYERS = "layers"
@@ -101,3 +102,16 @@ def _blocks_from_override(model: nn.Module, layer_module: str) -> list[nn.Module
         raise ValueError(f"layer_module {layer_module!r} resolves to no module in {type(model).__name__} "
                          f"(tried {path.format(layer=0)!r})")
     return blocks
+
+
+def model_dtype(model: nn.Module) -> torch.dtype:
+    return next(model.parameters()).dtype
+
+
+def model_device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def base_backbone(model: nn.Module) -> nn.Module:
+    """The backbone module whose forward runs once per model call (used to spot the prefill)."""
+    return unwrap(model).base_model

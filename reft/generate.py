@@ -14,8 +14,9 @@ match an expanded batch, as pyreft does for beams.
 from __future__ import annotations
 
 import torch
+from torch import nn
 
-from .model import ReftModel, base_backbone, model_device
+from .architectures import base_backbone, model_device
 
 
 def _prefill_mask(args: tuple, kwargs: dict) -> torch.Tensor:
@@ -28,10 +29,12 @@ def _prefill_mask(args: tuple, kwargs: dict) -> torch.Tensor:
     return mask
 
 
-def generate_with_prompt_interventions(reft_model: ReftModel, input_ids: torch.Tensor,
+def generate_with_prompt_interventions(reft_model: nn.Module, input_ids: torch.Tensor,
                                        attention_mask: torch.Tensor | None = None,
                                        intervention_locations: torch.Tensor | None = None,
                                        **generate_kwargs) -> torch.Tensor:
+    """``reft_model.model.generate`` with ``reft_model``'s (a ``ReftModel``) interventions on the
+    prompt's prefill only; called by ``ReftModel.generate``, which is the way in."""
     if generate_kwargs.get("use_cache") is False:
         raise ValueError("use_cache=False would recompute the prompt without interventions at every "
                          "step; ReFT generation intervenes on the prompt through the KV cache")

@@ -19,21 +19,15 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from .architectures import block_modules, hidden_size, unwrap
+from .architectures import block_modules, hidden_size, model_device, model_dtype
 from .config import ReftConfig
+from .generate import generate_with_prompt_interventions
 from .hooks import output_hooks
 from .interventions import intervention_class
+from .io import load_reft_state, read_reft_config, save_reft_model
 from .positions import PositionSpec, intervention_locations, padding_offsets
 
 GroupIndex = tuple[torch.Tensor, torch.Tensor]
-
-
-def model_dtype(model: nn.Module) -> torch.dtype:
-    return next(model.parameters()).dtype
-
-
-def model_device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
 
 
 def _activation_checkpointing(model: nn.Module) -> bool:
@@ -140,8 +134,6 @@ class ReftModel(nn.Module):
     def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                  intervention_locations: torch.Tensor | None = None, **generate_kwargs):
         """HF ``generate`` with the interventions applied to the prompt only (see ``reft.generate``)."""
-        from .generate import generate_with_prompt_interventions
-
         return generate_with_prompt_interventions(self, input_ids, attention_mask,
                                                   intervention_locations, **generate_kwargs)
 
@@ -176,22 +168,17 @@ class ReftModel(nn.Module):
     # ----------------------------------------------------------------- save / load
     def save_pretrained(self, directory: str, base_parameters: bool = True, **metadata) -> None:
         """Interventions plus (unless ``base_parameters=False``) the unfrozen base parameters."""
-        from .io import save_reft_model
-
         save_reft_model(self, directory, base_parameters=base_parameters, **metadata)
 
     @classmethod
     def from_pretrained(cls, model: nn.Module, directory: str, freeze_base: bool = True) -> "ReftModel":
-        from .io import load_reft_model
-
-        return load_reft_model(model, directory, freeze_base=freeze_base)
+        """Attach the interventions saved in ``directory`` (and its unfrozen base parameters) to ``model``."""
+        saved = read_reft_config(directory)
+        reft_model = cls(model, ReftConfig.from_dict(saved["config"], source=str(directory)), freeze_base=freeze_base)
+        load_reft_state(reft_model, directory)
+        return reft_model
 
 
 def get_reft_model(model: nn.Module, config: ReftConfig, freeze_base: bool = True) -> ReftModel:
     """Freeze ``model`` and attach the interventions ``config`` describes (pyreft's entry point)."""
     return ReftModel(model, config, freeze_base=freeze_base)
-
-
-def base_backbone(model: nn.Module) -> nn.Module:
-    """The backbone module whose forward runs once per model call (used to spot the prefill)."""
-    return unwrap(model).base_model

@@ -35,7 +35,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from . import distributed
-from .io import atomic_directory, atomic_save_tensors, atomic_write_json, file_sha256
+from .files import atomic_directory, atomic_save_tensors, atomic_write_json, file_sha256
 
 SCHEDULES = ("linear", "constant", "cosine")
 

@@ -1,7 +1,7 @@
-"""Sweeps on SLURM (or locally) through submitit, and a throwaway single-node SLURM cluster for tests.
+"""Launchers only: where and how runs execute, never which runs to make (that is ``benchmarks.sweeps``).
 
-* ``sweep``, ``launch``, ``select``, ``collect``, ``pipeline``: sweep specs, launching runs
-  (SLURM array jobs), dev-set selection, collecting results (see each module's docstring).
+* ``executors``: submitit executors (SLURM array jobs, local subprocesses, debug), requeue on
+  preemption, job state;
 * ``local_cluster.LocalSlurmCluster``: munged, slurmctld and slurmd on localhost in a temporary
   directory (root only; install the daemons with ``bash slurm/install.sh``), so that submitit
   array jobs run on real SLURM in the test suite (fixture ``slurm_cluster`` in

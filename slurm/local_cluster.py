@@ -17,16 +17,9 @@ What ``start()`` does, everything under a fresh temporary directory (``cluster.r
 * writes a random munge key (0400, owned by root: munged refuses a key readable by others)
   and runs ``munged --foreground`` with its own socket, pid, log and seed files, so it neither
   needs nor disturbs a system munged;
-* writes ``slurm.conf`` for ``ClusterName=local``: ``SlurmctldHost=localhost``, one node
-  ``localhost`` (``NodeAddr=127.0.0.1``) with the CPU layout and memory ``slurmd -C`` reports,
-  one partition ``debug`` (``Default=YES MaxTime=INFINITE State=UP``), free TCP ports picked at
-  start, ``AuthType=auth/munge`` with ``AuthInfo=socket=<the private munge socket>``,
-  ``ProctrackType=proctrack/linuxproc`` and ``TaskPlugin=task/none`` (no cgroups, no systemd
-  needed), no accounting (``accounting_storage/none``, ``jobacct_gather/none``),
-  ``SelectType=select/cons_tres`` with ``CR_CPU`` (falls back to ``select/linear`` if the node
-  does not come up with it; a port taken between picking and binding gets a retry with new
-  ports), ``SlurmUser=root``, ``ReturnToService=2``, short timeouts
-  (``MessageTimeout``, ``KillWait``) so cancellation and shutdown take seconds;
+* writes ``slurm.conf`` (``slurm.cluster_config.slurm_conf``: one node, one partition, free ports,
+  no cgroups, no accounting, short timeouts; ``select/linear`` if the node does not come up with
+  ``select/cons_tres``, and new ports if one was taken between picking and binding);
 * writes ``cgroup.conf`` with ``CgroupPlugin=cgroup/v1``: slurmd loads a cgroup plugin whatever
   the other plugins, and autodetection picks cgroup/v2 on a unified or hybrid hierarchy, which
   needs systemd (or a writable cgroupfs) and aborts in containers; v1 loads anywhere and is unused;
@@ -65,76 +58,19 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from .cluster_config import SACCT_SHIM, free_ports, kill_marked_processes, node_hardware, slurm_conf, which
+
 DAEMONS = ("munged", "slurmctld", "slurmd")
 _MARKER = "REFT_LOCAL_SLURM_ROOT"  # in the daemons' environment only
 CLIENTS = ("sbatch", "squeue", "scancel", "sinfo", "scontrol", "srun")
 
-_SACCT_SHIM = r"""#!/bin/sh
-# sacct stand-in for a cluster without slurmdbd (slurm/local_cluster.py): submitit's query
-# `sacct -o JobID,State,NodeList --parsable2 -j ID[,ID...]` answered from squeue --states=all.
-jobs=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-        -j|--jobs) jobs="${jobs:+$jobs,}$2"; shift 2 ;;
-        --jobs=*) jobs="${jobs:+$jobs,}${1#--jobs=}"; shift ;;
-        -j?*) jobs="${jobs:+$jobs,}${1#-j}"; shift ;;
-        *) shift ;;
-    esac
-done
-echo "JobID|State|NodeList"
-if [ -n "$jobs" ]; then
-    exec squeue --noheader --states=all --array --jobs="$jobs" --format='%i|%T|%N' 2>/dev/null
-else
-    exec squeue --noheader --states=all --array --format='%i|%T|%N' 2>/dev/null
-fi
-"""
-
-
-def _which(name: str) -> str | None:
-    """``shutil.which`` that also looks in /usr/sbin and /sbin (the daemons' home; not on every PATH)."""
-    path = os.pathsep.join([os.environ.get("PATH", os.defpath), "/usr/sbin", "/sbin"])
-    return shutil.which(name, path=path)
-
-
 class SlurmClusterError(RuntimeError):
     """The local cluster failed to start (the message holds the daemon logs' tails)."""
-
-
-def _free_ports(count: int) -> list[int]:
-    """Distinct TCP ports free right now (bound to port 0 together, then released)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
-def _node_hardware() -> str:
-    """``CPUs=.. Boards=.. SocketsPerBoard=.. CoresPerSocket=.. ThreadsPerCore=.. RealMemory=..``."""
-    try:
-        out = subprocess.run([_which("slurmd") or "slurmd", "-C"], capture_output=True, text=True, timeout=20).stdout
-        line = next(l for l in out.splitlines() if l.startswith("NodeName="))
-        fields = [f for f in line.split()[1:] if f.split("=")[0] in
-                  ("CPUs", "Boards", "SocketsPerBoard", "CoresPerSocket", "ThreadsPerCore", "RealMemory")]
-        if any(f.startswith("CPUs=") for f in fields):
-            return " ".join(fields)
-    except (OSError, subprocess.SubprocessError, StopIteration):
-        pass
-    cpus = os.cpu_count() or 1
-    with open("/proc/meminfo") as f:
-        mem_kb = int(next(l for l in f if l.startswith("MemTotal:")).split()[1])
-    return f"CPUs={cpus} RealMemory={mem_kb // 1024}"
 
 
 def _die_with_parent() -> None:
@@ -209,7 +145,7 @@ class LocalSlurmCluster:
     @staticmethod
     def available() -> tuple[bool, str]:
         """(True, "") when the daemons and clients are on PATH and we are root, else (False, why)."""
-        missing = [b for b in DAEMONS + CLIENTS if _which(b) is None]
+        missing = [b for b in DAEMONS + CLIENTS if which(b) is None]
         if missing:
             return False, f"SLURM not installed (missing {', '.join(missing)}; run `bash slurm/install.sh`)"
         if os.geteuid() != 0:
@@ -283,10 +219,10 @@ class LocalSlurmCluster:
         self.env = {"SLURM_CONF": str(self.conf_path)}
         if self.sacct_shim:
             shim = self.root / "bin" / "sacct"
-            shim.write_text(_SACCT_SHIM)
+            shim.write_text(SACCT_SHIM)
             shim.chmod(0o755)
             self.env["PATH"] = f"{shim.parent}{os.pathsep}{os.environ.get('PATH', '')}"
-        self.node_hardware = _node_hardware()
+        self.node_hardware = node_hardware()
         # job ids unlike other clusters' in this process: submitit's state cache is keyed by job id alone
         self.first_job_id = random.randrange(1000, 1_000_000, 1000)
         try:
@@ -340,7 +276,7 @@ class LocalSlurmCluster:
                     self.select_type = "select/linear"
 
     def _start_slurm(self) -> None:
-        ctld_port, slurmd_port = _free_ports(2)
+        ctld_port, slurmd_port = free_ports(2)
         self.ports = {"slurmctld": ctld_port, "slurmd": slurmd_port}
         for sub in ("state", "spool"):
             shutil.rmtree(self.root / sub, ignore_errors=True)
@@ -349,7 +285,7 @@ class LocalSlurmCluster:
         # hierarchy, which wants systemd (or a writable cgroupfs) and aborts in containers ("Hybrid
         # mode is not supported"). cgroup/v1 loads anywhere and, with linuxproc/task none, is unused.
         (self.root / "cgroup.conf").write_text("CgroupPlugin=cgroup/v1\nCgroupAutomount=no\n")
-        self.conf_path.write_text(self._slurm_conf())
+        self.conf_path.write_text(slurm_conf(self))
         self._spawn("slurmctld", ["slurmctld", "-D", "-i", "-f", str(self.conf_path)])
         self._spawn("slurmd", ["slurmd", "-D", "-N", self.node, "-f", str(self.conf_path)])
         deadline = time.monotonic() + self.startup_timeout
@@ -374,57 +310,11 @@ class LocalSlurmCluster:
                     f"state {state or 'unreachable'!r} {reason}\n{self._log_tails()}")
             time.sleep(0.2)
 
-    def _slurm_conf(self) -> str:
-        r = self.root
-        select = self.select_type
-        select_params = "SelectTypeParameters=CR_CPU\n" if select == "select/cons_tres" else ""
-        return f"""# written by slurm/local_cluster.py
-ClusterName={self.cluster_name}
-SlurmctldHost=localhost
-SlurmctldPort={self.ports['slurmctld']}
-SlurmdPort={self.ports['slurmd']}
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/munge
-AuthInfo=socket={self.munge_socket}
-CredType=cred/munge
-StateSaveLocation={r / 'state'}
-SlurmdSpoolDir={r / 'spool'}
-SlurmctldPidFile={r / 'run' / 'slurmctld.pid'}
-SlurmdPidFile={r / 'run' / 'slurmd.pid'}
-SlurmctldLogFile={self.logs['slurmctld']}
-SlurmdLogFile={self.logs['slurmd']}
-SlurmctldDebug=info
-SlurmdDebug=info
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
-JobCompType=jobcomp/none
-SelectType={select}
-{select_params}MpiDefault=none
-SwitchType=switch/none
-MailProg=/bin/true
-ReturnToService=2
-MessageTimeout=5
-TCPTimeout=2
-SlurmctldTimeout=30
-SlurmdTimeout=30
-InactiveLimit=0
-KillWait=2
-MinJobAge=3600
-UnkillableStepTimeout=30
-SchedulerParameters=sched_interval=5
-FirstJobId={self.first_job_id}
-NodeName={self.node} NodeAddr=127.0.0.1 NodeHostname={self.node} {self.node_hardware} State=UNKNOWN
-PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
-"""
-
     def _spawn(self, name: str, argv: list[str]) -> None:
         out = open(self.root / "log" / f"{name}.out", "ab")
         # the marker is inherited by slurmstepd (forked by slurmd, then reparented to init): see _kill_leftovers
         env = {**os.environ, **self.env, _MARKER: str(self.root)}
-        argv = [_which(argv[0]) or argv[0], *argv[1:]]
+        argv = [which(argv[0]) or argv[0], *argv[1:]]
         try:
             self.procs[name] = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                                 env=env, cwd=self.root,
@@ -484,37 +374,8 @@ PartitionName={self.partition} Nodes={self.node} Default=YES MaxTime=INFINITE St
         (they outlive slurmd, reparented to init; found by the marker variable they inherit from
         slurmd's environment, holding this cluster's unique directory) and all their descendants
         (batch scripts, srun, the jobs' processes). Never by process name."""
-        marker = f"{_MARKER}={self.root}".encode()
-        ours = {proc.pid for proc in self.procs.values()} | {os.getpid()}
-        for _ in range(3):
-            parents: dict[int, int] = {}
-            marked = set()
-            for entry in os.listdir("/proc"):
-                if not entry.isdigit() or int(entry) in ours:
-                    continue
-                pid = int(entry)
-                try:
-                    with open(f"/proc/{pid}/stat", "rb") as f:
-                        parents[pid] = int(f.read().rsplit(b")", 1)[1].split()[1])
-                    with open(f"/proc/{pid}/environ", "rb") as f:
-                        if marker in f.read().split(b"\0"):
-                            marked.add(pid)
-                except (OSError, ValueError, IndexError):
-                    continue
-            doomed = set(marked)
-            grew = True
-            while grew:
-                children = {pid for pid, ppid in parents.items() if ppid in doomed and pid not in ours} - doomed
-                doomed |= children
-                grew = bool(children)
-            if not doomed:
-                return
-            for pid in doomed:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-            time.sleep(0.2)
+        kill_marked_processes(f"{_MARKER}={self.root}".encode(),
+                              exclude={proc.pid for proc in self.procs.values()} | {os.getpid()})
 
     def __repr__(self) -> str:
         return (f"LocalSlurmCluster(partition={self.partition!r}, root={str(self.root)!r}, "

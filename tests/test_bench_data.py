@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import data
-from benchmarks.data import glue_dev_test_split, read_file
+from benchmarks.tasks import data
+from benchmarks.tasks.data import glue_dev_test_split, read_file
 from benchmarks.tasks import get_task
 
 FIXTURES = Path(__file__).parent / "fixtures" / "data"

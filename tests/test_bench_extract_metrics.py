@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from benchmarks.extract import after_trigger, argmax, first_letter, first_match, last_number, scalar
-from benchmarks.metrics import METRICS, alpaca_eval_records, exact_match, math_answer, within_tolerance
-from benchmarks.data import Example
+from benchmarks.tasks.extract import after_trigger, argmax, first_letter, first_match, last_number, scalar
+from benchmarks.tasks.metrics import METRICS, alpaca_eval_records, exact_match, math_answer, within_tolerance
+from benchmarks.tasks.data import Example
 from benchmarks.tasks import get_task
 
 COMMONSENSE_TRIGGER = "the correct answer is "

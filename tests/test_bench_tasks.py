@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import templates
-from benchmarks.extract import EXTRACTORS
-from benchmarks.tasks import SUITES, TASK_DIR, TASKS, get_task, load_task, tasks_in_suite
+from benchmarks.tasks import templates
+from benchmarks.tasks.extract import EXTRACTORS
+from benchmarks.tasks.registry import SUITES, TASK_DIR, TASKS, get_task, load_task, tasks_in_suite
 from test_bench_extract_metrics import paper_extract_output
 
 FIXTURES = Path(__file__).parent / "fixtures" / "data"

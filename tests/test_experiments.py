@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from baselines import get_method
-from benchmarks.config import apply_overrides, load_experiment, parse_experiment, read_yaml
+from benchmarks.experiments.config import load_experiment, parse_experiment
+from benchmarks.typed_yaml import apply_overrides, read_yaml
 from benchmarks.tasks import get_task
 
 EXPERIMENTS = sorted((Path(__file__).resolve().parents[1] / "benchmarks" / "experiments").glob("*/*.yaml"))
@@ -70,7 +71,7 @@ def test_overrides_are_typed_and_nested(tmp_path):
 
 # ---------------------------------------------------------------- end to end, one per suite
 def run(tmp_path, config_path: str, *overrides: str):
-    from benchmarks.run import run_experiment
+    from benchmarks.experiments.run import run_experiment
 
     root = Path(__file__).resolve().parents[1]
     config = load_experiment(root / config_path, [f"output_root={tmp_path}", *overrides])
@@ -106,7 +107,7 @@ def test_commonsense_end_to_end_on_smollm2(tmp_path):
         assert 0.0 <= result["tasks"][task]["metrics"]["accuracy"] <= 1.0
     assert result["tasks"]["commonsense/boolq"]["decoding"]["max_new_tokens"] == 8
     mtime = (directory / "result.json").stat().st_mtime
-    from benchmarks.run import run_experiment
+    from benchmarks.experiments.run import run_experiment
     run_experiment(config)  # complete: not redone
     assert (directory / "result.json").stat().st_mtime == mtime
 
@@ -126,7 +127,7 @@ def test_glue_end_to_end_on_minilm_with_best_epoch(tmp_path):
     assert result["params"]["head"] > 0 and result["params"]["trainable"] == 6 * (2 * 384 + 1)
     predictions = [json.loads(line) for line in (directory / "predictions/glue__sst2.jsonl").read_text().splitlines()]
     assert all(len(p["output"]) == 2 and p["answer"] in (0, 1) for p in predictions)
-    from benchmarks.data import glue_dev_test_split
+    from benchmarks.tasks.data import glue_dev_test_split
     test, _ = glue_dev_test_split(872, 42)
     assert predictions[0]["id"].endswith(f":{test[0]}")  # the seed-42 test half, in split order
 

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from reft.positions import PositionSpec, intervention_locations, padding_offsets
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from benchmarks.cli import main
-from benchmarks.run import run_dir
+from benchmarks.experiments.run import run_dir
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = str(REPO / "benchmarks/experiments/commonsense/smollm2_cpu_loreft.yaml")
@@ -57,14 +57,14 @@ def test_a_changed_override_on_a_finished_run_is_refused(tiny_llama_dir, tmp_pat
 
 
 def test_a_killed_run_is_not_resumed_under_another_configuration(tiny_llama_dir, tmp_path):
-    from benchmarks.config import load_experiment
-    from benchmarks.identity import RunConflict
-    from benchmarks.run import run_experiment
+    from benchmarks.experiments.config import load_experiment
+    from benchmarks.experiments.identity import RunConflict
+    from benchmarks.experiments.run import run_experiment
 
     config = load_experiment(CONFIG, tiny(tiny_llama_dir, tmp_path, steps=6))
     directory = run_dir(config)
     directory.mkdir(parents=True)
-    from benchmarks.identity import claim, run_identity
+    from benchmarks.experiments.identity import claim, run_identity
     claim(directory, run_identity(config))  # a run that started (and was killed) with lr 0.002
     (directory / "train" / "checkpoint" / "step-00000002").mkdir(parents=True)
     changed = dataclasses.replace(config, train=dataclasses.replace(config.train, lr=0.5))
@@ -72,7 +72,7 @@ def test_a_killed_run_is_not_resumed_under_another_configuration(tiny_llama_dir,
         run_experiment(changed)
     cosmetic = dataclasses.replace(config, wandb=dataclasses.replace(config.wandb, project="elsewhere"),
                                    train=dataclasses.replace(config.train, log_every=1))
-    from benchmarks.identity import matches
+    from benchmarks.experiments.identity import matches
     assert matches(directory, run_identity(cosmetic)) == (True, [])  # logging is not identity
 
 
@@ -91,9 +91,9 @@ def write_spec(tmp_path: Path, model_dir: Path, grid: dict, extra: list[str] = (
 
 
 def test_close_learning_rates_are_distinct_points_and_both_train(tiny_llama_dir, tmp_path):
-    from slurm.launch import launch
-    from slurm.select import select
-    from slurm.sweep import expand, load_sweep
+    from benchmarks.sweeps.launch import launch
+    from benchmarks.sweeps.select import select
+    from benchmarks.sweeps.spec import expand, load_sweep
 
     spec = load_sweep(write_spec(tmp_path, tiny_llama_dir, {"train.lr": [1.0e-3, 1.2e-3]}))
     runs = expand(spec, "dev")
@@ -106,8 +106,8 @@ def test_close_learning_rates_are_distinct_points_and_both_train(tiny_llama_dir,
 
 
 def test_an_edited_spec_reports_its_runs_stale_and_reruns_them_only_when_told(tiny_llama_dir, tmp_path, capsys):
-    from slurm.launch import StaleRuns, launch, status
-    from slurm.sweep import expand, load_sweep
+    from benchmarks.sweeps.launch import StaleRuns, launch, status
+    from benchmarks.sweeps.spec import expand, load_sweep
 
     path = write_spec(tmp_path, tiny_llama_dir, {"train.lr": [1.0e-3]})
     spec = load_sweep(path)
@@ -126,8 +126,8 @@ def test_an_edited_spec_reports_its_runs_stale_and_reruns_them_only_when_told(ti
 
 # ---------------------------------------------------------------- 3. dev-only by content
 def test_a_glue_dev_stage_on_the_whole_validation_set_is_refused(tmp_path):
-    from slurm.select import DevOverlap, check_dev_isolation
-    from slurm.sweep import expand, load_sweep
+    from benchmarks.sweeps.select import DevOverlap, check_dev_isolation
+    from benchmarks.sweeps.spec import expand, load_sweep
 
     spec = {"name": "glue-leak", "suite": "glue", "output_root": str(tmp_path),
             "dev": {"overrides": ["data.resplit=null", "data.eval_split=validation"], "seeds": [42]},
@@ -155,10 +155,10 @@ def test_a_glue_dev_stage_on_the_whole_validation_set_is_refused(tmp_path):
 def test_a_dev_split_pointing_at_the_test_file_is_refused_by_content(tmp_path, monkeypatch):
     """The task's dev split renamed onto the test file: split names differ, rows are the same."""
     from benchmarks import tasks
-    from benchmarks.data import SplitSource
-    from benchmarks.run import RunRefused, preflight
-    from slurm.select import DevOverlap, check_dev_isolation
-    from slurm.sweep import expand, load_sweep
+    from benchmarks.tasks.data import SplitSource
+    from benchmarks.experiments.run import RunRefused, preflight
+    from benchmarks.sweeps.select import DevOverlap, check_dev_isolation
+    from benchmarks.sweeps.spec import expand, load_sweep
 
     task = tasks.TASKS["commonsense/arc_easy"]
     leaky = dataclasses.replace(task, splits={**task.splits, "dev": SplitSource(task.splits["test"].path)})
@@ -187,8 +187,8 @@ def test_a_run_that_cannot_train_fails_and_writes_no_result(tiny_llama_dir, tmp_
 
 def test_unscorable_golds_fail_before_training(tmp_path, monkeypatch):
     from benchmarks import tasks
-    from benchmarks.config import load_experiment
-    from benchmarks.run import RunRefused, preflight
+    from benchmarks.experiments.config import load_experiment
+    from benchmarks.experiments.run import RunRefused, preflight
 
     task = tasks.TASKS["arithmetic/svamp"]
     original = task.load
@@ -243,7 +243,7 @@ def test_a_relaunch_adopts_the_job_a_killed_launcher_left_running(tiny_llama_dir
     assert list((run / "train" / "checkpoint").glob("step-*")), launcher.communicate()
     launcher.send_signal(signal.SIGKILL)
     launcher.wait()
-    from benchmarks.locks import DirectoryLock
+    from benchmarks.experiments.locks import DirectoryLock
     holder = DirectoryLock(run, "run").holder()
     assert holder is not None and holder["pid"] != launcher.pid  # the orphaned job still runs it
 
@@ -257,7 +257,7 @@ def test_a_relaunch_adopts_the_job_a_killed_launcher_left_running(tiny_llama_dir
 
 
 def test_a_launcher_stopped_by_sigterm_cancels_its_local_jobs(tiny_llama_dir, tmp_path):
-    from benchmarks.locks import DirectoryLock
+    from benchmarks.experiments.locks import DirectoryLock
 
     path = write_spec(tmp_path, tiny_llama_dir, {"train.lr": [1.0e-3, 2.0e-3]}, executor="local",
                       extra=["train.max_steps=150", "data.train_limit=16"])
@@ -276,10 +276,10 @@ def test_a_launcher_stopped_by_sigterm_cancels_its_local_jobs(tiny_llama_dir, tm
 
 
 def test_a_second_process_on_a_running_run_is_told_who_holds_it(tmp_path):
-    from benchmarks.locks import DirectoryLock, LockHeld
+    from benchmarks.experiments.locks import DirectoryLock, LockHeld
 
     with DirectoryLock(tmp_path, "run"):
-        child = subprocess.run([sys.executable, "-c", "import sys; from benchmarks.locks import DirectoryLock; "
+        child = subprocess.run([sys.executable, "-c", "import sys; from benchmarks.experiments.locks import DirectoryLock; "
                                 f"DirectoryLock({str(tmp_path)!r}, 'run').acquire()"], cwd=REPO,
                                capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
         assert f"LockHeld: run {tmp_path} is held by pid {os.getpid()}" in child.stderr
@@ -308,7 +308,7 @@ def test_save_method_refuses_a_directory_holding_another_method(tmp_path):
 
 
 def test_written_files_get_the_umasks_permissions(tmp_path):
-    from reft.io import atomic_write_json
+    from reft.files import atomic_write_json
 
     atomic_write_json(tmp_path / "x.json", {"a": 1})
     mask = os.umask(0)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from slurm.pipeline import preset_path
-from slurm.sweep import expand, floor_runs, has_search, load_sweep, search_points
+from benchmarks.sweeps.pipeline import preset_path
+from benchmarks.sweeps.spec import expand, floor_runs, has_search, load_sweep, search_points
 
 SPECS = sorted((Path(__file__).resolve().parents[1] / "benchmarks" / "sweeps").glob("*.yaml"))
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from benchmarks.run import run_dir
-from slurm.launch import launch, status
-from slurm.reuse import reuse_dev_training, training_identity
-from slurm.select import read_selection, select
-from slurm.sweep import RunsFailed, expand, load_sweep, point_label, restrict_methods
+from benchmarks.experiments.run import run_dir
+from benchmarks.sweeps.launch import launch, status
+from benchmarks.sweeps.reuse import reuse_dev_training, training_identity
+from benchmarks.sweeps.select import read_selection, select
+from benchmarks.sweeps.spec import RunsFailed, expand, load_sweep, point_label, restrict_methods
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["data.train=[commonsense/arc_easy]", "data.train_limit=8", "train.max_steps=3", "train.batch_size=4",
@@ -240,7 +240,7 @@ def test_sweep_as_a_slurm_array_with_a_cancelled_and_resumed_job(slurm_cluster, 
 def test_quick_reproduce_uses_the_committed_selection_and_reports_reruns(tmp_path):
     """`make reproduce-SUITE` (quick): no dev runs, the committed choice, the first seed only; a
     rerun of a committed result lands on it (printed as the largest per-task difference)."""
-    from slurm.pipeline import reproduce
+    from benchmarks.sweeps.pipeline import reproduce
 
     write_spec(tmp_path / "presets", name="commonsense_cpu", extra=["method.rank=2"])
     results = tmp_path / "results"

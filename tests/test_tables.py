@@ -10,8 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmarks.plots import write_plots
-from benchmarks.tables import load_results, paper_comparison, refresh_readme, suite_table, write_tables
+from benchmarks.report.plots import write_plots
+from benchmarks.report.readme import refresh_readme
+from benchmarks.report.publish import write_tables
+from benchmarks.report.tables import load_results, paper_comparison, suite_table
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = (42, 43, 44)
@@ -211,3 +213,50 @@ def test_refuses_seeds_scored_by_different_task_versions_and_names_nan_cells(tmp
     write_tables(tmp_path / "nan", tmp_path / "tables")
     assert "NaN: LoReFT STS-B pearson, seed 43 (glue-cpu-final-loreft__seed43.json)" in \
         (tmp_path / "tables" / "glue.md").read_text()
+
+
+def _with_examples(record: dict, correct: list[int], gold: list) -> dict:
+    return {**record, "examples": {"ids": [str(i) for i in range(len(correct))], "correct": correct, "gold": gold}}
+
+
+def test_cells_carry_an_interval_and_n_and_the_majority_row_comes_first(tmp_path):
+    """Per-example records give each cell a bootstrap interval and n, and the majority-class row."""
+    raw = tmp_path / "raw"
+    gold = ["true"] * 60 + ["false"] * 40                      # the most frequent answer scores 60%
+    for seed in SEEDS:
+        correct = [1] * 80 + [0] * 20                          # LoReFT: 80% on every seed
+        record = task_record({"accuracy": 0.8}, n=100)
+        write_result(raw, "commonsense", "loreft", seed, {"commonsense/boolq": _with_examples(record, correct, gold)},
+                     0.2)
+    table = suite_table(load_results(raw), "commonsense")
+    assert list(table["Method"]) == ["majority class", "LoReFT"]
+    majority, loreft = table.iloc[0], table.iloc[1]
+    assert majority["BoolQ"].startswith("60.0 ± 0.0 [") and majority["BoolQ"].endswith("n=300")
+    assert loreft["BoolQ"].startswith("80.0 ± 0.0 [") and loreft["BoolQ"].endswith("n=300")
+    low, high = (float(x) for x in loreft["BoolQ"].split("[")[1].split("]")[0].split(", "))
+    assert 74 < low < 80 < high < 85                           # ±4.5 points at n=300
+    assert loreft["Avg"].endswith("n=300") and majority["Params%"] == "—"
+
+
+def test_results_without_per_example_records_keep_their_old_cells(raw):
+    table = suite_table(load_results(raw), "commonsense")
+    assert "majority class" not in set(table["Method"])
+    assert "[" not in "".join(table["BoolQ"])
+
+
+def test_paired_tests_are_printed_under_the_table(tmp_path):
+    raw = tmp_path / "raw"
+    gold = ["true"] * 100
+    for seed in SEEDS:
+        for method, right in (("loreft", 90), ("lora", 60)):
+            record = task_record({"accuracy": right / 100}, n=100)
+            tasks = {f"commonsense/{task}": _with_examples(record, [1] * right + [0] * (100 - right), gold)
+                     for task in ("boolq", "piqa")}
+            write_result(raw, "commonsense", method, seed, tasks, 0.2)
+    write_tables(raw, tmp_path / "tables")
+    text = (tmp_path / "tables" / "commonsense.md").read_text()
+    assert "**Paired tests**" in text
+    lines = [line for line in text.splitlines() if line.startswith("| pypi:smollm2-135m-instruct | LoReFT | LoRA |")]
+    assert [line.split(" | ")[3] for line in lines] == ["BoolQ", "PIQA", "all (pooled)"]
+    assert all("<0.001" in line and "+30.0" in line for line in lines)
+    assert "| 600 |" in lines[-1]  # 2 tasks × 3 seeds × 100 examples

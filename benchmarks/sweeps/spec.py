@@ -36,11 +36,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.config import (ExperimentConfig, apply_overrides, from_dict, parse_experiment, read_yaml)
+from benchmarks.experiments.config import ExperimentConfig, parse_experiment
+from benchmarks.typed_yaml import apply_overrides, from_dict, read_yaml
+from slurm.executors import ExecutorSpec
 
 STAGES = ("dev", "final")
-REPO = Path(__file__).resolve().parents[1]
-EXECUTORS = ("local", "slurm", "debug")
+REPO = Path(__file__).resolve().parents[2]
 
 
 class RunsFailed(RuntimeError):
@@ -63,22 +64,6 @@ class MethodSpec:
     def __post_init__(self) -> None:
         if self.grid and self.points:
             raise ValueError(f"method spec for {self.config}: give grid or points, not both")
-
-
-@dataclass
-class ExecutorSpec:
-    kind: str = "local"
-    parallelism: int = field(default=1, metadata={"help": "runs at once (SLURM: the array's % limit)"})
-    timeout_min: int = 120
-    partition: str | None = None
-    gpus_per_node: int = 0
-    cpus_per_task: int | None = None
-    mem_gb: float | None = None
-    account: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in EXECUTORS:
-            raise ValueError(f"executor.kind must be one of {EXECUTORS}, got {self.kind!r}")
 
 
 @dataclass

@@ -22,8 +22,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .data import Example
-from .metrics import METRICS
+from benchmarks.tasks.data import Example
+from benchmarks.tasks.metrics import METRICS
 
 
 @dataclass

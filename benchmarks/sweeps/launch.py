@@ -1,6 +1,6 @@
 """Launch a sweep's runs through submitit, and report their status.
 
-Executors: ``slurm`` (one SLURM array job per launch; ``executor.parallelism`` is the array's
+Executors (built by ``slurm.executors``): ``slurm`` (one SLURM array job per launch; ``executor.parallelism`` is the array's
 ``%`` limit, and partition, GPUs, CPUs, memory, time and account come from the spec or the CLI),
 ``local`` (subprocesses on this machine, at most ``parallelism`` at once; the default) and
 ``debug`` (in this process, for debugging). Runs whose ``result.json`` exists are skipped, so a
@@ -28,25 +28,26 @@ Every submitted job is recorded in ``<sweep>/jobs.json`` (run key → executor, 
 from __future__ import annotations
 
 import json
-import signal
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.config import parse_experiment
-from benchmarks.identity import is_stale as holds_another_run
-from benchmarks.locks import DirectoryLock
-from benchmarks.run import is_complete, run_dir, run_experiment
-from reft.io import atomic_write_json
+from benchmarks.experiments.config import parse_experiment
+from benchmarks.experiments.identity import is_stale as holds_another_run
+from benchmarks.experiments.locks import DirectoryLock
+from benchmarks.experiments.run import is_complete, run_dir, run_experiment
+from reft.files import atomic_write_json
 
-from .sweep import ExecutorSpec, Run, RunsFailed, SweepSpec
+from benchmarks.sweeps.spec import Run, RunsFailed, SweepSpec
+from slurm.executors import (RequeueableCall, cancel_on_signal, job_of_record, job_state, log_tail, make_executor,
+                             submit_throttled)
 
 JOBS_FILE = "jobs.json"
 
 
-class RunJob:
-    """A picklable, requeue-able call of ``run_experiment`` on one resolved config."""
+class RunJob(RequeueableCall):
+    """A picklable, requeue-able call of ``run_experiment`` on one resolved config (a requeued job
+    resumes from the run's last training checkpoint)."""
 
     def __init__(self, config: dict, overwrite: bool = False) -> None:
         self.config = config
@@ -56,33 +57,6 @@ class RunJob:
         config = parse_experiment(self.config, "sweep job")
         overwrite, self.overwrite = self.overwrite, False  # a requeued job resumes what it started
         return str(run_experiment(config, overwrite=overwrite))
-
-    def checkpoint(self, *args, **kwargs):
-        import submitit
-
-        return submitit.helpers.DelayedSubmission(self)  # the run resumes from its own checkpoint
-
-
-def make_executor(spec: ExecutorSpec, folder: Path):
-    import submitit
-
-    kind = {"local": "local", "debug": "debug", "slurm": "slurm"}[spec.kind]
-    executor = submitit.AutoExecutor(folder=str(folder), cluster=kind)
-    executor.update_parameters(timeout_min=spec.timeout_min, name="reft")
-    if kind == "slurm":
-        parameters = {"slurm_array_parallelism": spec.parallelism}
-        if spec.partition:
-            parameters["slurm_partition"] = spec.partition
-        if spec.gpus_per_node:
-            parameters["gpus_per_node"] = spec.gpus_per_node
-        if spec.cpus_per_task:
-            parameters["cpus_per_task"] = spec.cpus_per_task
-        if spec.mem_gb:
-            parameters["mem_gb"] = spec.mem_gb
-        if spec.account:
-            parameters["slurm_account"] = spec.account
-        executor.update_parameters(**parameters)
-    return executor
 
 
 def _record_jobs(spec: SweepSpec, entries: dict[str, dict]) -> None:
@@ -104,24 +78,6 @@ def is_stale(run: Run) -> bool:
 def running_elsewhere(run: Run) -> dict | None:
     """The holder (pid, host, since) of the run's directory lock, if a live process holds it."""
     return DirectoryLock(run_dir(run.config), "run").holder()
-
-
-@contextmanager
-def _cancel_on_signal(jobs: list):
-    """SIGTERM/SIGINT while waiting: cancel the local jobs started here, then stop."""
-    def handler(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    except KeyboardInterrupt:
-        for job in jobs:
-            if not job.done():
-                job.cancel(check=False)
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def launch(spec: SweepSpec, runs: list[Run], wait: bool = True, overwrite_stale: bool = False, log=print) -> list:
@@ -175,16 +131,10 @@ def _launch(spec: SweepSpec, runs: list[Run], wait: bool, overwrite_stale: bool,
         if wait:
             _wait(pending, jobs, adopted)
         return jobs
-    jobs, active = [], []
-    with _cancel_on_signal(jobs):
-        for run in pending:  # local and debug: at most `parallelism` at once
-            while len(active) >= max(1, spec.executor.parallelism):
-                active = [job for job in active if not job.done()]
-                time.sleep(0.5)
-            job = executor.submit(job_of(run))
-            _record(spec, [run], [job])
-            jobs.append(job)
-            active.append(job)
+    jobs = []
+    with cancel_on_signal(jobs):  # local and debug: at most `parallelism` at once
+        submit_throttled(executor, [job_of(run) for run in pending], spec.executor.parallelism, jobs,
+                         on_submit=lambda index, job: _record(spec, [pending[index]], [job]))
         if wait:
             _wait(pending, jobs, adopted)
     return jobs
@@ -204,7 +154,7 @@ def _wait(runs: list[Run], jobs: list, adopted: list[Run] = ()) -> None:
     failed = [(run, job) for run, job in zip(runs, jobs) if not is_complete(run.config)]
     failed += [(run, None) for run in adopted if not is_complete(run.config)]
     if failed:
-        lines = [f"  {run.key}: {(_tail(Path(job.paths.stderr), 1) or 'no log').strip()} (log: {job.paths.stderr})"
+        lines = [f"  {run.key}: {(log_tail(Path(job.paths.stderr), 1) or 'no log').strip()} (log: {job.paths.stderr})"
                  if job is not None else f"  {run.key}: the process running it ended without a result"
                  for run, job in failed]
         raise RunsFailed(f"{len(failed)} of {len(runs) + len(adopted)} runs ended without a result; a relaunch "
@@ -226,33 +176,6 @@ class RunStatus:
     log_tail: str = ""
 
 
-def _job(entry: dict):
-    import submitit
-
-    cls = {"slurm": submitit.SlurmJob, "local": submitit.LocalJob}.get(entry["executor"])
-    return cls(folder=entry["folder"], job_id=entry["job_id"]) if cls else None
-
-
-def _local_state(job) -> str:
-    """A local job's id is its PID: alive → RUNNING, else FINISHED (a reconstructed LocalJob
-    cannot tell a job still running under another launcher from a dead one)."""
-    import os
-
-    if job.paths.result_pickle.exists():
-        return "FINISHED"
-    try:
-        os.kill(int(job.job_id), 0)
-    except (ProcessLookupError, ValueError):
-        return "FINISHED"
-    except PermissionError:
-        pass
-    return "RUNNING"
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.is_file() else ""
-
-
 def status(spec: SweepSpec, runs: list[Run]) -> list[RunStatus]:
     """Done / running / failed / pending / stale for each run, with the log tail of failed ones;
     stale: the run's directory holds a run of another configuration (the spec changed since)."""
@@ -272,16 +195,16 @@ def status(spec: SweepSpec, runs: list[Run]) -> list[RunStatus]:
         if is_complete(run.config):
             report.append(RunStatus(run.key, "done", directory, entry and entry["job_id"]))
             continue
-        job = _job(entry) if entry else None
+        job = job_of_record(entry["executor"], entry["folder"], entry["job_id"]) if entry else None
         if job is None:
             report.append(RunStatus(run.key, "pending", directory))
             continue
-        state = _local_state(job) if entry["executor"] == "local" else job.state.upper()
+        state = job_state(entry["executor"], job)
         if state in ("RUNNING", "COMPLETING", "REQUEUED", "CONFIGURING"):
             report.append(RunStatus(run.key, "running", directory, entry["job_id"]))
         elif state in ("PENDING", "SUSPENDED"):
             report.append(RunStatus(run.key, "pending", directory, entry["job_id"]))
         else:  # finished (or unknown without accounting) and still no result: it failed
             report.append(RunStatus(run.key, "failed", directory, entry["job_id"],
-                                    _tail(Path(job.paths.stderr)) or f"job state {state}"))
+                                    log_tail(Path(job.paths.stderr)) or f"job state {state}"))
     return report

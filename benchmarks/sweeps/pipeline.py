@@ -17,20 +17,20 @@ import json
 import shutil
 from pathlib import Path
 
-from .collect import RAW, collect_result, collect_sweep
-from .launch import launch
-from .reuse import reuse_dev_training
-from .select import SELECTION_FILE, check_dev_isolation, read_selection, select
-from .sweep import SweepSpec, expand, floor_runs, has_search, load_sweep
+from benchmarks.sweeps.collect import RAW, collect_result, collect_sweep
+from benchmarks.sweeps.launch import launch
+from benchmarks.sweeps.reuse import reuse_dev_training
+from benchmarks.sweeps.select import SELECTION_FILE, check_dev_isolation, read_selection, select
+from benchmarks.sweeps.spec import SweepSpec, expand, floor_runs, has_search, load_sweep
 
-SWEEPS = Path(__file__).resolve().parents[1] / "benchmarks" / "sweeps"
+SWEEPS = Path(__file__).resolve().parent
 PRESETS = ("auto", "cpu", "paper")
 
 
 def run_stages(spec: SweepSpec, stage: str = "all", wait: bool = True, log=print,
                overwrite_stale: bool = False) -> None:
     """Launch ``dev``, ``final`` or ``all`` (dev, select, final; dev skipped without a search). A
-    final run that would retrain what a finished dev run trained reuses it (``slurm.reuse``). The dev
+    final run that would retrain what a finished dev run trained reuses it (``benchmarks.sweeps.reuse``). The dev
     stage starts only if no row it scores is a row the final stage reports (``check_dev_isolation``)."""
     if stage in ("dev", "all") and has_search(spec):
         runs = expand(spec, "dev")
@@ -87,8 +87,8 @@ def reproduce(suite: str, preset: str = "auto", overrides: list[str] | None = No
               raw: Path = RAW, log=print, quick: bool = False, sweeps: Path = SWEEPS) -> Path:
     """Run a suite's preset end to end and regenerate its tables; returns the table's path.
     ``quick``: the committed selection instead of the dev stage, and the first seed only."""
-    from benchmarks.plots import write_plots
-    from benchmarks.tables import write_tables
+    from benchmarks.report.plots import write_plots
+    from benchmarks.report.publish import write_tables
 
     spec = load_sweep(preset_path(suite, preset, sweeps), overrides)
     stage = "all"

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
-from benchmarks.config import ExperimentConfig
-from benchmarks.run import run_dir
-from reft.io import atomic_write_json
+from benchmarks.experiments.config import ExperimentConfig
+from benchmarks.experiments.run import run_dir
+from reft.files import atomic_write_json
 
-from .sweep import Run
+from benchmarks.sweeps.spec import Run
 
 SCORING_ONLY = ("name", "output_root", "wandb", "data.eval_split")
 SCORING_ONLY_WITHOUT_RESPLIT = ("data.eval", "data.eval_limit", "eval")

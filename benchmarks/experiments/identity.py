@@ -22,11 +22,11 @@ import hashlib
 import json
 from pathlib import Path
 
-from reft.io import atomic_write_json, file_sha256
+from reft.files import atomic_write_json, file_sha256
 
-from .config import ExperimentConfig
-from .data import data_root
-from .tasks import Task, get_task
+from benchmarks.experiments.config import ExperimentConfig
+from benchmarks.tasks.data import data_root
+from benchmarks.tasks import Task, get_task
 
 IDENTITY_FILE = "identity.json"
 #: config keys that cannot change a run's result (dotted paths)

@@ -11,8 +11,8 @@
       result.json          everything above in one record; written last, so it marks completion
       wandb/               the W&B run (offline unless the config says online)
 
-      identity.json        the hash of everything the result depends on (benchmarks/identity.py)
-      .lock                held by the process running the run (benchmarks/locks.py)
+      identity.json        the hash of everything the result depends on (benchmarks/experiments/identity.py)
+      .lock                held by the process running the run (benchmarks/experiments/locks.py)
 
 A killed run resumes where it stopped: training from its last good checkpoint, evaluation at the
 first task without a result. A run whose ``result.json`` exists is complete and is not redone.
@@ -41,20 +41,20 @@ from baselines import build_method, count_parameters, load_method, save_method
 from baselines.registry import get_method, split_spec
 from reft import distributed
 from reft.data import ClassificationCollator, ClassificationDataset, SupervisedCollator, SupervisedDataset
-from reft.io import atomic_write, atomic_write_json
+from reft.files import atomic_write, atomic_write_json
 from reft.pretrained import load_model, load_tokenizer
 from reft.train import TrainingConfig, set_seed, train
 
-from .config import ExperimentConfig
-from .data import glue_dev_test_split
-from .evaluate import evaluate_task
-from .identity import claim, run_identity
-from .judges import get_judge
-from .locks import DirectoryLock
-from .metrics import alpaca_eval_records
-from .tasks import get_task
+from benchmarks.experiments.config import ExperimentConfig
+from benchmarks.tasks.data import glue_dev_test_split
+from benchmarks.experiments.evaluate import evaluate_task
+from benchmarks.experiments.identity import claim, run_identity
+from benchmarks.experiments.judges import get_judge
+from benchmarks.experiments.locks import DirectoryLock
+from benchmarks.tasks.metrics import alpaca_eval_records
+from benchmarks.tasks import get_task
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("torch", "transformers", "peft", "reft-harness", "safetensors", "numpy", "scikit-learn", "scipy")
 
 
@@ -302,7 +302,7 @@ def preflight(config: ExperimentConfig) -> None:
 
 def _unscorable_golds(task, examples) -> list[str]:
     """Ids (with the gold) of examples whose gold makes the task's correctness rule raise."""
-    from .metrics import METRICS
+    from benchmarks.tasks.metrics import METRICS
 
     if METRICS[task.metric].is_correct is None:
         return []

@@ -21,11 +21,11 @@ import json
 import statistics
 from pathlib import Path
 
-from benchmarks.identity import is_stale, row_keys
-from benchmarks.run import eval_examples, run_dir
-from reft.io import atomic_write_json
+from benchmarks.experiments.identity import is_stale, row_keys
+from benchmarks.experiments.run import eval_examples, run_dir
+from reft.files import atomic_write_json
 
-from .sweep import Run, SweepSpec, experiment, expand, floor_runs, has_search, point_labels, search_points
+from benchmarks.sweeps.spec import Run, SweepSpec, experiment, expand, floor_runs, has_search, point_labels, search_points
 
 SELECTION_FILE = "selection.json"
 

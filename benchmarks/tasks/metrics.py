@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
-from .extract import first_letter, last_number
+from benchmarks.tasks.extract import first_letter, last_number
 
 TOLERANCE = 1e-3
 

@@ -1,11 +1,7 @@
-"""Experiment configs: one YAML per experiment, parsed into typed dataclasses, ``key=value`` overrides.
+"""Typed YAML configs: strict reading, dataclasses built from mappings, ``key=value`` overrides.
 
-    experiment = load_experiment("benchmarks/experiments/commonsense/smollm2_loreft_cpu.yaml",
-                                 ["train.lr=3e-4", "seed=43"])
-
-Unknown keys (at any depth), duplicate keys and wrongly typed values fail at once, naming the key
-and the file. The ``method:`` block is the method registry's options (``baselines``), checked by
-the method itself; ``train:`` is ``reft.train.TrainingConfig``.
+Used by every config the harness reads (experiments, sweep specs, tasks): duplicate keys, unknown
+keys at any depth and wrongly typed values fail at once, naming the key and the file.
 """
 
 from __future__ import annotations
@@ -14,100 +10,12 @@ import copy
 import dataclasses
 import types
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from reft.train import TrainingConfig
 
-MODEL_TASKS = ("causal-lm", "sequence-classification")
-
-
-@dataclass
-class ModelConfig:
-    name: str = field(metadata={"help": "hub id, local folder, or pypi:smollm2-135m-instruct / pypi:all-minilm-l6-v2"})
-    task: str = "causal-lm"
-    dtype: str = field(default="float32", metadata={"help": "float32 | bfloat16 | float16"})
-    revision: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.task not in MODEL_TASKS:
-            raise ValueError(f"model.task must be one of {MODEL_TASKS}, got {self.task!r}")
-
-
-@dataclass
-class DataConfig:
-    train: str | list[str] = field(metadata={"help": "registered task(s) whose train splits are concatenated"})
-    eval: list[str] = field(default_factory=list, metadata={"help": "registered tasks to score"})
-    train_split: str = "train"
-    eval_split: str = "test"
-    dev_split: str | None = field(default=None, metadata={
-        "help": "split of the eval tasks used for selection (stage 1); never scored with the test split"})
-    train_limit: int | None = field(default=None, metadata={"help": "first N examples of each train task"})
-    eval_limit: int | None = field(default=None, metadata={"help": "first N examples of each eval set"})
-    max_length: int = 512
-    data_root: str | None = None
-    allow_changed_tasks: bool = field(default=False, metadata={
-        "help": "run with tasks whose fingerprint differs from the one their YAML records (edited tasks)"})
-    resplit: str | None = field(default=None, metadata={
-        "help": "GLUE: split the validation set into a dev half (best epoch) and a test half (scored); "
-                "'per-seed' (the paper: the split follows the seed) or 'fixed' (the seed-42 split for all)"})
-
-    def __post_init__(self) -> None:
-        if isinstance(self.train, str):
-            self.train = [self.train]
-        for key in ("train_limit", "eval_limit"):
-            if getattr(self, key) is not None and getattr(self, key) < 1:
-                raise ValueError(f"data.{key} must be >= 1 or null, got {getattr(self, key)}")
-        if self.resplit not in (None, "per-seed", "fixed"):
-            raise ValueError(f"data.resplit must be null, 'per-seed' or 'fixed', got {self.resplit!r}")
-
-
-@dataclass
-class EvalConfig:
-    batch_size: int = 32
-    decoding: str = field(default="default", metadata={
-        "help": "'default' = the task's recorded decoding; or a named variant the task offers"})
-    sort_by_length: bool = True
-    max_new_tokens: int | None = field(default=None, metadata={"help": "override the task's (CPU presets)"})
-    judge: str = field(default="local_lm", metadata={
-        "help": "instruction following: alpaca_eval_gpt4 (the paper's; API key) or local_lm (offline, "
-                "not comparable with the paper)"})
-
-
-@dataclass
-class WandbConfig:
-    project: str = "reft-harness"
-    mode: str = field(default="offline", metadata={"help": "online | offline | disabled"})
-    group: str | None = None
-    entity: str | None = None
-
-
-@dataclass
-class ExperimentConfig:
-    name: str
-    suite: str
-    model: ModelConfig
-    method: dict
-    data: DataConfig
-    train: TrainingConfig = field(default_factory=TrainingConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    wandb: WandbConfig = field(default_factory=WandbConfig)
-    seed: int = 42
-    output_root: str = "runs"
-    notes: str = ""
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @property
-    def run_name(self) -> str:
-        return f"{self.name}/seed{self.seed}"
-
-
-# ---------------------------------------------------------------- parsing
 class StrictLoader(yaml.SafeLoader):
     """YAML loader that rejects duplicate keys instead of keeping the last one (configs, tasks)."""
 
@@ -205,12 +113,3 @@ def apply_overrides(values: dict, overrides: list[str], source: str = "command l
                 raise ValueError(f"override {key!r}: {part!r} is not a section")
         node[parts[-1]] = yaml.safe_load(raw)
     return values
-
-
-def parse_experiment(values: dict, source: str = "config") -> ExperimentConfig:
-    return from_dict(ExperimentConfig, values, source)
-
-
-def load_experiment(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
-    values = apply_overrides(read_yaml(path), overrides or [])
-    return parse_experiment(values, str(path))

@@ -45,15 +45,15 @@ from typing import Any, Sequence
 
 import yaml
 
-from . import data
-from .config import StrictLoader
-from .data import Example, SplitSource, classification_fields, read_split
-from .extract import EXTRACTORS, after_trigger
-from .metrics import METRICS
-from .templates import TEMPLATES
+from benchmarks.tasks import data
+from benchmarks.typed_yaml import StrictLoader
+from benchmarks.tasks.data import Example, SplitSource, classification_fields, read_split
+from benchmarks.tasks.extract import EXTRACTORS, after_trigger
+from benchmarks.tasks.metrics import METRICS
+from benchmarks.tasks.templates import TEMPLATES
 
 SUITES = ("commonsense", "arithmetic", "dev", "instruction", "glue")
-TASK_DIR = Path(__file__).with_name("tasks")
+TASK_DIR = Path(__file__).resolve().parent
 
 COMMON_KEYS = {"name", "suite", "version", "fingerprint", "kind", "default_split", "splits",
                "metric", "extractor", "extractors"}
@@ -205,8 +205,15 @@ def code_digest(functions: Sequence) -> list[str]:
                 stack.append(value)
         for constant in _names(function.__code__):
             if not constant.startswith("__") and isinstance(namespace.get(constant), (str, int, float, re.Pattern)):
-                parts.add(f"{function.__module__}.{constant} = {namespace[constant]!r}")
+                parts.add(f"{_digest_module(function.__module__)}.{constant} = {namespace[constant]!r}")
     return sorted(parts)
+
+
+def _digest_module(module: str) -> str:
+    """A module as the digest names it: ``benchmarks.<file>``, whichever package the file sits in, so
+    a fingerprint depends on what the code does, not on where it lives (the tasks' recorded
+    fingerprints predate the ``benchmarks/tasks/`` package and stay valid)."""
+    return "benchmarks." + module.rsplit(".", 1)[-1]
 
 
 def _names(code: CodeType) -> set[str]:

@@ -1,6 +1,6 @@
 """Speed benchmark: a ReFT training step and generation against floors measured in the same run.
 
-    make bench                      # or: python benchmarks/speed.py [--rounds 7] [--out results/perf]
+    make bench                      # or: python benchmarks/perf/speed.py [--rounds 7] [--out results/perf]
 
 Model: LLaMA-shaped, random weights (d=512, 8 layers, 8 heads, MLP 1376, vocab 32000, fp32).
 Methods, each timed as one full training step (forward, loss, backward, optimizer step), each
@@ -39,13 +39,13 @@ from pathlib import Path
 import torch
 import transformers
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from baselines import build_method  # noqa: E402
 from baselines.paper import TABLE1_METHODS  # noqa: E402
 from reft import __version__  # noqa: E402
-from reft.io import atomic_write, atomic_write_json  # noqa: E402
+from reft.files import atomic_write, atomic_write_json  # noqa: E402
 from reft.train import TrainingConfig, make_optimizer, parameter_groups  # noqa: E402
 
 SHAPES = {"8x128": (8, 128), "1x32": (1, 32)}

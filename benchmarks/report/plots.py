@@ -19,7 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from .tables import layout, load_results, paper_rows, table_columns, table_rows
+from benchmarks.report.tables import layout, load_results, paper_rows, table_columns, table_rows
 
 PAPER_MARKERS = "sD^vP*Xph"  # one per paper model
 OTHER_PAPER_COLOR = "0.6"  # the paper's rows of methods we did not run

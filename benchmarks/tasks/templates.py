@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .extract import last_number
+from benchmarks.tasks.extract import last_number
 
 COMMONSENSE = "%s\n"
 ALPACA_NO_INPUT = (

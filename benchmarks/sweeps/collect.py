@@ -1,0 +1,64 @@
+"""Copy finished runs' ``result.json`` into ``results/raw/<suite>/<run name>__seed<seed>.json``, the
+source of truth that tables, plots and notebooks are built from (and that the repo commits:
+run directories with checkpoints and predictions stay out of git).
+
+Each task of a collected result carries a compact per-example record built from the run's saved
+predictions, so intervals and paired tests (``benchmarks.report.stats``) regenerate from
+``results/raw`` alone: ``examples: {ids: [...], correct: [0/1 ...], gold: [...]}``, or for a
+corpus-level metric (MCC, Pearson) ``{ids, answer, gold}`` (the golds give the majority-class row). Ids drop the task prefix (``validation:120``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from benchmarks.report.stats import CORPUS_METRICS
+from benchmarks.tasks import get_task
+from benchmarks.tasks.metrics import METRICS
+from reft.files import atomic_write_json
+
+RAW = Path(__file__).resolve().parents[2] / "results" / "raw"
+
+
+def collect_result(result_path: str | Path, out: str | Path = RAW) -> Path:
+    """Copy one run's result (a ``result.json`` or its run directory) into ``out``."""
+    path = Path(result_path)
+    path = path / "result.json" if path.is_dir() else path
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: the run has not finished")
+    result = json.loads(path.read_text())
+    for task, record in result["tasks"].items():
+        if "examples" not in record and record.get("predictions"):
+            record["examples"] = example_record(task, record, path.parent / record["predictions"])
+    target = Path(out) / result["suite"] / f"{result['name']}__seed{result['seed']}.json"
+    atomic_write_json(target, result)
+    return target
+
+
+def example_record(task: str, record: dict, predictions: Path) -> dict:
+    """The per-example record of one scored task from its predictions file (see the module docstring)."""
+    if not predictions.is_file():
+        raise FileNotFoundError(f"{predictions} not found: the per-example record of {task} is built from it")
+    rows = [json.loads(line) for line in predictions.read_text().splitlines() if line.strip()]
+    if len(rows) != record["n"]:
+        raise ValueError(f"{predictions}: {len(rows)} predictions, but the result says {task} scored n={record['n']}")
+    ids = [row["id"].removeprefix(f"{task}:") for row in rows]
+    if record["primary_metric"] in CORPUS_METRICS:
+        return {"ids": ids, "answer": [row["answer"] for row in rows], "gold": [row["gold"] for row in rows]}
+    is_correct = METRICS[get_task(task).metric].is_correct
+    if is_correct is None:  # judged outside the harness (AlpacaEval): no per-example correctness here
+        return {"ids": ids}
+    return {"ids": ids, "gold": [row["gold"] for row in rows],
+            "correct": [int(row["correct"] if row["correct"] is not None
+                            else bool(is_correct(row["answer"], row["gold"]))) for row in rows]}
+
+
+def collect_sweep(root: str | Path, stage: str = "final", out: str | Path = RAW) -> list[Path]:
+    """Every finished run of one stage of a sweep (``<sweep root>/<stage>/*/seed*/result.json``),
+    and the sweep's selection record (``results/selections/<sweep>.json``: space, dev scores, choice)."""
+    root = Path(root)
+    if (root / "selection.json").is_file():
+        record = json.loads((root / "selection.json").read_text())
+        atomic_write_json(Path(out).parent / "selections" / f"{root.name}.json", record)
+    return [collect_result(path, out) for path in sorted(Path(root, stage).glob("*/seed*/result.json"))]
