@@ -34,6 +34,8 @@ class Method:
     name: str = ""
     #: True for methods whose forward needs ``intervention_locations`` from the collator.
     needs_locations: bool = False
+    #: False for a method that learns nothing from the train set (the untrained model)
+    trains: bool = True
 
     def parse(self, options: dict) -> Any:
         """Typed configuration from the ``method:`` options (``ValueError`` on unknown keys)."""

@@ -14,6 +14,8 @@ from .registry import Method, reject_unknown
 
 
 class Untrained(Method):
+    trains = False
+
     def parse(self, options: dict) -> dict:
         reject_unknown(options, set(), repr(self.name))
         return {}

@@ -23,6 +23,8 @@ FIXTURE_TASKS = {"commonsense/commonsense_170k", "commonsense/hellaswag", "arith
 # wrong, empty for MAWPS), not a gold solution: their gold text is "The answer is <answer>." instead.
 LM_WRITTEN_OUTPUT = {"arithmetic/aqua", "arithmetic/gsm8k", "arithmetic/mawps", "arithmetic/svamp",
                      "arithmetic/addsub", "arithmetic/multiarith", "arithmetic/singleeq"}
+# train sets whose targets are LM-written solutions whose last number need not be the answer
+LM_WRITTEN_TRAIN = {"arithmetic/math_1k", "arithmetic/math_data"}
 
 
 @functools.lru_cache(maxsize=None)
@@ -39,7 +41,7 @@ def loadable_splits(kind: str):
 
 
 def test_registry():
-    assert len(TASKS) == 30 and set(SUITES) == {task.suite for task in TASKS.values()}
+    assert len(TASKS) == 32 and set(SUITES) == {task.suite for task in TASKS.values()}
     assert [t.name for t in tasks_in_suite("commonsense")] == [
         "arc_challenge", "arc_easy", "boolq", "commonsense_170k", "hellaswag", "openbookqa", "piqa",
         "social_i_qa", "winogrande"]
@@ -120,7 +122,7 @@ def test_gold_text_scores_perfectly(key, split):
     if not rows:
         pytest.skip(f"{key} {split}: data not available offline")
     task = get_task(key)
-    if key in LM_WRITTEN_OUTPUT:
+    if key in LM_WRITTEN_OUTPUT | LM_WRITTEN_TRAIN:
         texts = [f"The answer is {e.gold}." for e in rows]
     elif task.metric == "alpaca_eval":
         assert all(task.extract(e.target) == e.target.lstrip() for e in rows)

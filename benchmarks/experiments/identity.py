@@ -4,7 +4,7 @@
     identity_hash(identity)           # 16 hex digits, recorded in <run dir>/identity.json
 
 The identity holds the resolved experiment config without the keys that cannot change a score
-(``COSMETIC``: where results go, logging, checkpoint cadence), the version and fingerprint of every
+(``COSMETIC``: where results go, logging, checkpoint cadence, a guard's permission), the version and fingerprint of every
 task the run trains on or scores, and a digest of every data source it reads (the sha256 of a
 local file; the ``datasets.load_dataset`` arguments of a hub source). A run directory whose
 recorded identity differs from the config's is refused (``RunConflict``) with the keys that differ,
@@ -31,7 +31,7 @@ from benchmarks.tasks import Task, get_task
 IDENTITY_FILE = "identity.json"
 #: config keys that cannot change a run's result (dotted paths)
 COSMETIC = ("name", "output_root", "notes", "wandb", "train.log_every", "train.save_every", "train.output_dir",
-            "train.resume")
+            "train.resume", "data.allow_contamination")
 
 
 class RunConflict(ValueError):

@@ -47,6 +47,7 @@ from reft.train import TrainingConfig, set_seed, train
 
 from benchmarks.experiments.config import ExperimentConfig
 from benchmarks.tasks.data import glue_dev_test_split
+from benchmarks.experiments.contamination import contamination_report, overlapping
 from benchmarks.experiments.evaluate import evaluate_task
 from benchmarks.experiments.identity import claim, run_identity
 from benchmarks.experiments.judges import get_judge
@@ -273,8 +274,25 @@ def evaluate_run(config: ExperimentConfig, run: Path, out: Path) -> dict:
     return tasks
 
 
-def preflight(config: ExperimentConfig) -> None:
-    """Everything a run needs at its end, checked before it trains (``RunRefused`` naming the thing)."""
+def contamination(config: ExperimentConfig) -> dict[str, dict]:
+    """How many examples of each scored set (``task:split``) occur among the training prompts (none
+    for a method that learns nothing from them)."""
+    if not get_method(split_spec(config.method)[0]).trains:
+        return {}
+    train = [e.prompt for name in config.data.train
+             for e in get_task(name).load(config.data.train_split, config.data.data_root, config.data.train_limit)]
+    scored = []
+    for task_name in config.data.eval:
+        for split in dict.fromkeys([config.data.eval_split] + (["dev"] if config.data.resplit else [])):
+            examples = eval_examples(config, task_name, split)[1]
+            scored.append((f"{task_name}:{split}", [e.id for e in examples], [e.prompt for e in examples]))
+    return contamination_report(train, scored)
+
+
+def preflight(config: ExperimentConfig) -> dict[str, dict]:
+    """Everything a run needs at its end, checked before it trains (``RunRefused`` naming the thing);
+    returns the contamination report (a scored set that overlaps the training prompts refuses the
+    run unless ``data.allow_contamination``)."""
     name, options = split_spec(config.method)
     get_method(name).parse(options)  # unknown or ill-typed method options
     for task_name in dict.fromkeys([*config.data.train, *config.data.eval]):
@@ -298,6 +316,14 @@ def preflight(config: ExperimentConfig) -> None:
                 if unscorable:
                     raise RunRefused(f"task {task_name}: {len(unscorable)} gold answer(s) its metric cannot score, "
                                      f"e.g. {unscorable[0]}")
+    report = contamination(config)
+    bad = overlapping(report)
+    if bad and not config.data.allow_contamination:
+        raise RunRefused("training prompts occur in scored sets: " + "; ".join(
+            f"{label}: {c['ngram']} of {c['n']} ({c['exact']} exactly), e.g. {', '.join(c['examples'][:3])}"
+            for label, c in bad.items()) + ". Train on data apart from what is scored, or set "
+            "data.allow_contamination=true to run anyway (the counts are recorded in result.json)")
+    return report
 
 
 def _unscorable_golds(task, examples) -> list[str]:
@@ -337,14 +363,14 @@ def run_experiment(config: ExperimentConfig, overwrite: bool = False, log=print)
             if main:
                 log(f"run {config.run_name} is complete with this configuration ({directory}): not rerun")
             return directory
-        preflight(config)
-        return _run(config, directory, main)
+        report = preflight(config)
+        return _run(config, directory, main, report)
     finally:
         if lock is not None:
             lock.release()
 
 
-def _run(config: ExperimentConfig, directory: Path, main: bool) -> Path:
+def _run(config: ExperimentConfig, directory: Path, main: bool, contamination_counts: dict) -> Path:
     env = environment(config)
     if main:
         directory.mkdir(parents=True, exist_ok=True)
@@ -361,7 +387,7 @@ def _run(config: ExperimentConfig, directory: Path, main: bool) -> Path:
     result = {"name": config.name, "suite": config.suite, "seed": config.seed, "model": config.model.name,
               "method": config.method, "params": train_record["params"],
               "train": {k: v for k, v in train_record.items() if k != "params"}, "tasks": tasks,
-              "config": config.to_dict(), "environment": env}
+              "contamination": contamination_counts, "config": config.to_dict(), "environment": env}
     logger.finish({f"{name}/{task['primary_metric']}": task["metrics"][task["primary_metric"]]
                    for name, task in tasks.items()} | {"params_percent": train_record["params"]["percent"]})
     atomic_write_json(directory / "result.json", result)
