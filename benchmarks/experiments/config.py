@@ -69,9 +69,17 @@ class EvalConfig:
         "help": "'default' = the task's recorded decoding; or a named variant the task offers"})
     sort_by_length: bool = True
     max_new_tokens: int | None = field(default=None, metadata={"help": "override the task's (CPU presets)"})
+    scoring: str = field(default="generate", metadata={
+        "help": "generate (the paper's: write the answer, extract it) or likelihood (rank the prompt's answer "
+                "options by log-likelihood, lm-eval's zero-shot multiple choice; commonsense tasks)"})
     judge: str = field(default="local_lm", metadata={
         "help": "instruction following: alpaca_eval_gpt4 (the paper's; API key) or local_lm (offline, "
                 "not comparable with the paper)"})
+
+
+    def __post_init__(self) -> None:
+        if self.scoring not in ("generate", "likelihood"):
+            raise ValueError(f"eval.scoring must be 'generate' or 'likelihood', got {self.scoring!r}")
 
 
 @dataclass

@@ -23,6 +23,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from benchmarks.tasks.data import Example
+from benchmarks.experiments.likelihood import rank_options
 from benchmarks.tasks.metrics import METRICS
 
 
@@ -104,15 +105,26 @@ def classify(model: nn.Module, tokenizer, examples: Sequence[Example], batch_siz
 
 def evaluate_task(model: nn.Module, tokenizer, task, examples: Sequence[Example], *, batch_size: int = 32,
                   decoding: dict | None = None, sort_by_length: bool = True, max_length: int = 512,
-                  progress: bool = True) -> tuple[dict[str, float], list[Prediction]]:
-    """Score ``examples`` of ``task``: (metrics, predictions)."""
+                  progress: bool = True, scoring: str = "generate") -> tuple[dict[str, float], list[Prediction]]:
+    """Score ``examples`` of ``task``: (metrics, predictions). ``scoring="likelihood"`` ranks a
+    generation task's answer options by log-likelihood instead of generating (``likelihood``); the
+    prediction's output is then every option's score and its answer the option chosen."""
+    if scoring == "likelihood":
+        if task.kind != "generate":
+            raise ValueError(f"{task.key}: likelihood scoring is for generation tasks; {task.kind} tasks are "
+                             "scored by their classifier")
+        ranked = rank_options(model, tokenizer, examples, batch_size, max_length, progress, desc=task.key)
+        return _scored(task, examples, [scores for _, scores in ranked], [answer for answer, _ in ranked])
     if task.kind == "generate":
         outputs = generate_texts(model, tokenizer, [e.prompt for e in examples],
                                  task.decoding if decoding is None else decoding, batch_size, sort_by_length,
                                  max_prompt_length=max_length, progress=progress, desc=task.key)
     else:
         outputs = classify(model, tokenizer, examples, batch_size, max_length, progress, desc=task.key)
-    answers = [task.extract(output) for output in outputs]
+    return _scored(task, examples, outputs, [task.extract(output) for output in outputs])
+
+
+def _scored(task, examples: Sequence[Example], outputs: list, answers: list) -> tuple[dict[str, float], list]:
     golds = [e.gold for e in examples]
     metrics = task.score(answers, golds)
     judged_per_example = task.kind == "generate" and METRICS[task.metric].is_correct is not None

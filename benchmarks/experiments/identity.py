@@ -34,6 +34,11 @@ COSMETIC = ("name", "output_root", "notes", "wandb", "train.log_every", "train.s
             "train.resume", "data.allow_contamination")
 
 
+#: keys added after runs were recorded, with the default that is the behaviour those runs had: a
+#: key at that default is left out of the identity, so the runs recorded before it stay valid
+ADDED_WITH_DEFAULT = {"eval.scoring": "generate"}
+
+
 class RunConflict(ValueError):
     """A run directory holds (part of) a run of another configuration."""
 
@@ -85,7 +90,15 @@ def run_identity(config: ExperimentConfig) -> dict:
         tasks[name] = {"version": task.version, "fingerprint": task.fingerprint()}
         if split in task.splits:
             data[f"{name}:{split}"] = source_digest(task, split, config.data.data_root)
-    return {"config": _prune(config.to_dict(), COSMETIC), "tasks": tasks, "data": data}
+    values = config.to_dict()
+    at_default = tuple(key for key, default in ADDED_WITH_DEFAULT.items() if _get(values, key) == default)
+    return {"config": _prune(values, COSMETIC + at_default), "tasks": tasks, "data": data}
+
+
+def _get(values: dict, dotted: str):
+    for part in dotted.split("."):
+        values = values.get(part, {}) if isinstance(values, dict) else {}
+    return values
 
 
 def identity_hash(identity: dict) -> str:

@@ -240,7 +240,7 @@ def _evaluate(config: ExperimentConfig, directory: Path, tokenizer, wrapped, log
         start = time.perf_counter()
         metrics, predictions = evaluate_task(wrapped, tokenizer, task, examples, batch_size=config.eval.batch_size,
                                              decoding=decoding or None, sort_by_length=config.eval.sort_by_length,
-                                             max_length=config.data.max_length)
+                                             max_length=config.data.max_length, scoring=config.eval.scoring)
         if task.metric == "alpaca_eval":
             metrics = judge_outputs(config, directory / "alpaca_eval" / name.replace("/", "__"), examples,
                                     [p.answer for p in predictions])
@@ -251,6 +251,7 @@ def _evaluate(config: ExperimentConfig, directory: Path, tokenizer, wrapped, log
         results[name] = {"metrics": metrics, "primary_metric": task.primary_metric, "n": len(examples),
                          "split": split, "version": task.version, "fingerprint": task.fingerprint(),
                          "extractor": task.extractor, "decoding": decoding, "seconds": seconds,
+                         **({"scoring": "likelihood"} if config.eval.scoring == "likelihood" else {}),
                          "predictions": str(predictions_path.relative_to(directory))}
         atomic_write_json(path, results[name])
         logger({f"eval/{name}/{k}": v for k, v in metrics.items()})

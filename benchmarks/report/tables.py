@@ -119,7 +119,8 @@ def _result_rows(path: Path) -> list[dict]:
         _require(metrics, (metric,), path, f"tasks.{task}.metrics.")
         value = float(metrics[metric])
         rows.append({"suite": result["suite"], "model": result["model"],
-                     "method": METHOD_LABELS.get(result["method"]["name"], result["method"]["name"]),
+                     "method": METHOD_LABELS.get(result["method"]["name"], result["method"]["name"])
+                     + (" (log-likelihood)" if record.get("scoring") == "likelihood" else ""),
                      "seed": result["seed"], "task": task, "metric": metric, "value": value,
                      "score": value if metric in PERCENT_METRICS else 100 * value,
                      "params_percent": result["params"]["percent"], "n": record["n"],

@@ -1,0 +1,86 @@
+"""Zero-shot multiple choice by log-likelihood (benchmarks/experiments/likelihood.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from benchmarks.cli import main
+from benchmarks.experiments.likelihood import option_target, options, rank_options
+from benchmarks.tasks import get_task
+from reft import ReftConfig, get_reft_model
+
+REPO = Path(__file__).resolve().parents[1]
+COMMONSENSE = str(REPO / "benchmarks/experiments/commonsense/smollm2_cpu_none.yaml")
+
+
+def _examples(key: str, n: int = 3):
+    return get_task(key).load("test")[:n]
+
+
+def test_options_come_from_the_prompts_answer_format_line():
+    boolq, arc, wino = _examples("commonsense/boolq", 1)[0], _examples("commonsense/arc_easy", 1)[0], \
+        _examples("commonsense/winogrande", 1)[0]
+    assert options(boolq) == ["true", "false"]
+    assert options(arc) == ["answer1", "answer2", "answer3", "answer4"]
+    assert options(wino) == ["option1", "option2"]
+    assert option_target(arc, "answer3") == "the correct answer is answer3"
+
+
+@torch.no_grad()
+def _direct_score(model, tokenizer, prompt: str, target: str, **kwargs) -> float:
+    p = tokenizer(prompt)["input_ids"]
+    t = tokenizer(target, add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([p + t])
+    logits = model(input_ids=ids, attention_mask=torch.ones_like(ids), **kwargs).logits.float()
+    logprobs = torch.log_softmax(logits[0, :-1], dim=-1)
+    return float(sum(logprobs[len(p) - 1 + i, token] for i, token in enumerate(t)))
+
+
+@pytest.mark.parametrize("with_reft", [False, True])
+def test_batched_scores_equal_one_request_at_a_time(tiny_llama_dir, with_reft):
+    """Right padding and mixed lengths in a batch do not change a score; a ReFT model is intervened
+    on the prompt positions only, as in generation."""
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    if with_reft:
+        torch.manual_seed(0)
+        model = get_reft_model(model, ReftConfig("loreft", rank=2, layers=[0, 1], positions="f1+l1"))
+        for param in model.interventions.parameters():
+            param.data.normal_(0, 0.5)
+    examples = _examples("commonsense/arc_easy") + _examples("commonsense/boolq", 2)
+    ranked = rank_options(model, tokenizer, examples, batch_size=5, progress=False)
+    for example, (answer, scores) in zip(examples, ranked):
+        kwargs = {}
+        if with_reft:
+            kwargs["prompt_lengths"] = torch.tensor([len(tokenizer(example.prompt)["input_ids"])])
+        direct = [_direct_score(model, tokenizer, example.prompt, option_target(example, o), **kwargs)
+                  for o in options(example)]
+        assert scores == pytest.approx(direct, abs=1e-4)
+        assert answer == options(example)[max(range(len(direct)), key=direct.__getitem__)]
+
+
+def test_an_untrained_row_scored_by_likelihood(tiny_llama_dir, tmp_path):
+    args = ["train", COMMONSENSE, f"model.name={tiny_llama_dir}", "data.train=[commonsense/arc_easy]",
+            "data.train_limit=4", "train.max_steps=1", "data.eval=[commonsense/arc_easy,commonsense/boolq]",
+            "data.eval_limit=3", "eval.scoring=likelihood", "wandb.mode=disabled", f"output_root={tmp_path}",
+            "name=none-likelihood"]
+    assert main(args) == 0
+    run = tmp_path / "none-likelihood/seed42"
+    result = json.loads((run / "result.json").read_text())
+    task = result["tasks"]["commonsense/arc_easy"]
+    assert task["scoring"] == "likelihood" and task["n"] == 3
+    rows = [json.loads(line) for line in (run / task["predictions"]).read_text().splitlines()]
+    assert all(row["answer"] in ("answer1", "answer2", "answer3", "answer4") and len(row["output"]) == 4
+               for row in rows)
+    assert task["metrics"]["accuracy"] == pytest.approx(sum(row["correct"] for row in rows) / 3)
+
+
+def test_likelihood_scoring_refuses_a_prompt_without_options():
+    example = get_task("arithmetic/gsm8k").load("test")[0]
+    with pytest.raises(ValueError, match="no 'Answer format"):
+        options(example)
