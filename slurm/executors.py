@@ -76,11 +76,19 @@ def make_executor(spec: ExecutorSpec, folder: Path):
 
 @contextmanager
 def cancel_on_signal(jobs: list):
-    """SIGTERM/SIGINT inside the block: cancel the (local) jobs in ``jobs`` not yet done, then stop."""
+    """SIGTERM/SIGINT inside the block: cancel the (local) jobs in ``jobs`` not yet done, then stop.
+
+    submitit cancels a local job with SIGINT. A launcher started in the background by a shell
+    (``nohup reft sweep ... &``) starts with SIGINT *ignored*, and its jobs would inherit that and
+    never stop; so inside the block SIGINT is restored to Python's default for the jobs started
+    here (an exec'd child gets the default disposition unless the parent ignores the signal)."""
     def handler(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
 
     previous = signal.signal(signal.SIGTERM, handler)
+    previous_int = signal.getsignal(signal.SIGINT)
+    if previous_int == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     except KeyboardInterrupt:
@@ -90,6 +98,7 @@ def cancel_on_signal(jobs: list):
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def submit_throttled(executor, calls: list, parallelism: int, jobs: list,

@@ -78,13 +78,13 @@ def test_a_killed_run_is_not_resumed_under_another_configuration(tiny_llama_dir,
 
 # ---------------------------------------------------------------- 1-2. sweeps: stale runs, exact labels
 def write_spec(tmp_path: Path, model_dir: Path, grid: dict, extra: list[str] = (), name: str = "rel",
-               executor: str = "debug") -> Path:
+               executor: str = "debug", parallelism: int = 2) -> Path:
     overrides = [o for o in tiny(model_dir, tmp_path) if not o.startswith("output_root")] + list(extra)
     spec = {"name": name, "suite": "commonsense", "output_root": str(tmp_path / "sweeps"),
             "dev": {"overrides": ["data.eval_split=dev"], "seeds": [42]},
             "final": {"overrides": [], "seeds": [42]},
             "methods": {"loreft": {"config": CONFIG, "grid": grid, "overrides": overrides}},
-            "executor": {"kind": executor, "parallelism": 2, "timeout_min": 10}}
+            "executor": {"kind": executor, "parallelism": parallelism, "timeout_min": 10}}
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
@@ -256,12 +256,17 @@ def test_a_relaunch_adopts_the_job_a_killed_launcher_left_running(tiny_llama_dir
     assert result["train"]["steps"] == 150 and result["train"]["resumed_from"] == 0
 
 
-def test_a_launcher_stopped_by_sigterm_cancels_its_local_jobs(tiny_llama_dir, tmp_path):
+@pytest.mark.parametrize("parallelism, background", [(2, False), (1, True)])
+def test_a_launcher_stopped_by_sigterm_cancels_its_local_jobs(tiny_llama_dir, tmp_path, parallelism, background):
+    """Also for a launcher started as the README says (``nohup ... &``: the shell starts it with
+    SIGINT ignored, which its jobs would inherit, and submitit cancels a local job with SIGINT),
+    stopped while it waits to start its next job."""
     from benchmarks.experiments.locks import DirectoryLock
 
     path = write_spec(tmp_path, tiny_llama_dir, {"train.lr": [1.0e-3, 2.0e-3]}, executor="local",
-                      extra=["train.max_steps=150", "data.train_limit=16"])
-    launcher = reft("sweep", str(path), "--stage", "dev")
+                      extra=["train.max_steps=150", "data.train_limit=16"], parallelism=parallelism)
+    ignore_sigint = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if background else None
+    launcher = reft("sweep", str(path), "--stage", "dev", preexec_fn=ignore_sigint)
     runs = [tmp_path / "sweeps" / "rel" / "dev" / f"rel-dev-loreft-{label}" / "seed42" for label in ("lr1e-03", "lr2e-03")]
     deadline = time.time() + 120
     while time.time() < deadline and not list((runs[0] / "train" / "checkpoint").glob("step-*")):
