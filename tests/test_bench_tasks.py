@@ -41,7 +41,7 @@ def loadable_splits(kind: str):
 
 
 def test_registry():
-    assert len(TASKS) == 32 and set(SUITES) == {task.suite for task in TASKS.values()}
+    assert len(TASKS) == 33 and set(SUITES) == {task.suite for task in TASKS.values()}
     assert [t.name for t in tasks_in_suite("commonsense")] == [
         "arc_challenge", "arc_easy", "boolq", "commonsense_170k", "hellaswag", "openbookqa", "piqa",
         "social_i_qa", "winogrande"]
@@ -198,3 +198,16 @@ def test_yaml_missing_key_and_wrong_place(tmp_path):
     path.write_text(text.replace("paper: {fn: argmax}", "paper: {fn: argmax, pattern: x}"))
     with pytest.raises(ValueError, match="unexpected keyword argument 'pattern'"):
         load_task(path)
+
+
+def test_gsm8k_train_in_the_papers_target_format():
+    task = get_task("arithmetic/gsm8k_train")
+    rows = task.load("train")
+    if not rows:
+        pytest.skip("GSM8K train not offline")
+    assert len(rows) == 7173 and len(task.load("dev")) == 300
+    assert rows[0].target == ("Natalia sold 48/2 = 24 clips in May.\nNatalia sold 48+24 = 72 clips altogether in April "
+                              "and May.\nThe answer is 72.")
+    assert all("<<" not in e.target and e.target.endswith(".") for e in rows)
+    assert rows[0].prompt == get_task("arithmetic/gsm8k").load("test")[0].prompt.replace(
+        get_task("arithmetic/gsm8k").load("test")[0].raw["instruction"], rows[0].raw["question"])

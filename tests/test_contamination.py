@@ -10,7 +10,8 @@ import pytest
 from benchmarks.cli import main
 from benchmarks.experiments.config import load_experiment
 from benchmarks.experiments.contamination import contamination_report, cores
-from benchmarks.experiments.run import RunRefused, contamination, preflight
+from benchmarks.experiments.examples import contamination, train_examples
+from benchmarks.experiments.run import RunRefused, preflight
 
 REPO = Path(__file__).resolve().parents[1]
 ARITHMETIC = str(REPO / "benchmarks/experiments/arithmetic/smollm2_cpu_loreft.yaml")
@@ -74,3 +75,20 @@ def test_the_counts_are_recorded_in_the_result(tiny_llama_dir, tmp_path):
     assert main(args) == 0
     result = json.loads((tmp_path / "commonsense-smollm2-cpu-loreft/seed42/result.json").read_text())
     assert result["contamination"] == {"commonsense/arc_easy:test": {"n": 4, "exact": 0, "ngram": 0, "examples": []}}
+
+
+def test_decontamination_drops_the_training_rows_that_match_a_scored_example():
+    """GSM8K's own train set holds a templated variant of one test question ("A train travels 270
+    miles in 3 hours. At the same rate, how many additional hours ..."; test: "A plane travels 1200
+    miles ..."): found by 8-grams, and dropped by data.decontaminate, which leaves a clean run."""
+    overrides = ["data.train=[arithmetic/gsm8k_train]", "data.train_limit=null", TEST_SETS, "data.eval_limit=null"]
+    report = contamination(load_experiment(ARITHMETIC, overrides))
+    assert {k: (v["exact"], v["ngram"]) for k, v in report.items()} == {
+        "arithmetic/gsm8k:test": (0, 1), "arithmetic/svamp:test": (0, 0), "arithmetic/aqua:test": (0, 0),
+        "arithmetic/mawps:test": (0, 0)}
+    clean = load_experiment(ARITHMETIC, overrides + ["data.decontaminate=true"])
+    # two rows go: the variant, and one whose own 8-grams lie mostly inside a test question (a row is
+    # dropped when it matches read from the training side, the stricter direction)
+    assert len(train_examples(clean)) == 7173 - 2
+    assert all(v["ngram"] == 0 for v in contamination(clean).values())
+    preflight(clean)  # not refused

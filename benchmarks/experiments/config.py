@@ -48,6 +48,8 @@ class DataConfig:
         "help": "run with tasks whose fingerprint differs from the one their YAML records (edited tasks)"})
     allow_contamination: bool = field(default=False, metadata={
         "help": "train although training prompts occur in a scored set (benchmarks.experiments.contamination)"})
+    decontaminate: bool = field(default=False, metadata={
+        "help": "drop the training rows that match a scored example (the contamination guard's rules)"})
     resplit: str | None = field(default=None, metadata={
         "help": "GLUE: split the validation set into a dev half (best epoch) and a test half (scored); "
                 "'per-seed' (the paper: the split follows the seed) or 'fixed' (the seed-42 split for all)"})

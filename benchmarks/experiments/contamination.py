@@ -62,9 +62,10 @@ class TrainingText:
         self.cores = set(cores(prompts))
         self.ngrams = set().union(*map(_ngrams, self.cores)) if self.cores else set()
 
-    def overlap(self, ids: Sequence[str], prompts: Sequence[str]) -> dict:
+    def overlap(self, ids: Sequence[str], prompts: Sequence[str], every: bool = False) -> dict:
         """``{n, exact, ngram, examples}`` for one scored set: how many of its examples match a
-        training prompt exactly, how many by 8-grams (exact ones included), and up to 5 ids."""
+        training prompt exactly, how many by 8-grams (exact ones included), and up to 5 ids (all
+        with ``every``)."""
         exact, ngram = [], []
         for example_id, core in zip(ids, cores(prompts)):
             if core and core in self.cores:
@@ -74,7 +75,7 @@ class TrainingText:
             grams = _ngrams(core)
             if grams and len(grams & self.ngrams) >= NGRAM_SHARE * len(grams):
                 ngram.append(example_id)
-        return {"n": len(ids), "exact": len(exact), "ngram": len(ngram), "examples": ngram[:SHOWN]}
+        return {"n": len(ids), "exact": len(exact), "ngram": len(ngram), "examples": ngram if every else ngram[:SHOWN]}
 
 
 def contamination_report(train_prompts: Sequence[str], scored: Iterable[tuple[str, Sequence[str], Sequence[str]]]

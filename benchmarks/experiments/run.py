@@ -46,8 +46,8 @@ from reft.pretrained import load_model, load_tokenizer
 from reft.train import TrainingConfig, set_seed, train
 
 from benchmarks.experiments.config import ExperimentConfig
-from benchmarks.tasks.data import glue_dev_test_split
-from benchmarks.experiments.contamination import contamination_report, overlapping
+from benchmarks.experiments.contamination import overlapping
+from benchmarks.experiments.examples import contamination, eval_examples, train_examples
 from benchmarks.experiments.evaluate import evaluate_task
 from benchmarks.experiments.identity import claim, run_identity
 from benchmarks.experiments.judges import get_judge
@@ -93,26 +93,12 @@ def environment(config: ExperimentConfig) -> dict:
 
 
 # ---------------------------------------------------------------- data
-def eval_examples(config: ExperimentConfig, task_name: str, split: str):
-    """Examples to score. GLUE's validation set is re-split into a dev half (best-epoch selection)
-    and a test half (reported), per seed as the paper does, or fixed (``data.resplit: fixed``)."""
-    task = get_task(task_name)
-    if not config.data.resplit:
-        return task, task.load(split, config.data.data_root, config.data.eval_limit)
-    if split not in ("test", "dev"):
-        raise ValueError(f"data.resplit splits the validation set into 'test' and 'dev'; got split {split!r}")
-    examples = task.load("validation", config.data.data_root)
-    test, dev = glue_dev_test_split(len(examples), config.seed, fixed=config.data.resplit == "fixed")
-    return task, [examples[i] for i in (test if split == "test" else dev)][:config.data.eval_limit]
-
-
 def training_data(config: ExperimentConfig, tokenizer, method, wrapped):
     tasks = [get_task(name) for name in config.data.train]
     kinds = {task.kind for task in tasks}
     if len(kinds) != 1:
         raise ValueError(f"data.train mixes task kinds {sorted(kinds)}: {config.data.train}")
-    examples = [e for task in tasks
-                for e in task.load(config.data.train_split, config.data.data_root, config.data.train_limit)]
+    examples = train_examples(config)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     locate = method.locate(wrapped)
     if kinds == {"classify"}:
@@ -273,21 +259,6 @@ def evaluate_run(config: ExperimentConfig, run: Path, out: Path) -> dict:
     atomic_write_json(out / "result.json", {"run": str(run), "tasks": tasks, "config": config.to_dict(),
                                             "environment": environment(config)})
     return tasks
-
-
-def contamination(config: ExperimentConfig) -> dict[str, dict]:
-    """How many examples of each scored set (``task:split``) occur among the training prompts (none
-    for a method that learns nothing from them)."""
-    if not get_method(split_spec(config.method)[0]).trains:
-        return {}
-    train = [e.prompt for name in config.data.train
-             for e in get_task(name).load(config.data.train_split, config.data.data_root, config.data.train_limit)]
-    scored = []
-    for task_name in config.data.eval:
-        for split in dict.fromkeys([config.data.eval_split] + (["dev"] if config.data.resplit else [])):
-            examples = eval_examples(config, task_name, split)[1]
-            scored.append((f"{task_name}:{split}", [e.id for e in examples], [e.prompt for e in examples]))
-    return contamination_report(train, scored)
 
 
 def preflight(config: ExperimentConfig) -> dict[str, dict]:

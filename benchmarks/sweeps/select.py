@@ -22,7 +22,8 @@ import statistics
 from pathlib import Path
 
 from benchmarks.experiments.identity import is_stale, row_keys
-from benchmarks.experiments.run import eval_examples, run_dir
+from benchmarks.experiments.examples import eval_examples
+from benchmarks.experiments.run import run_dir
 from reft.files import atomic_write_json
 
 from benchmarks.sweeps.spec import Run, SweepSpec, experiment, expand, floor_runs, has_search, point_labels, search_points

@@ -8,6 +8,7 @@ a function ``(row, trigger) -> Rendered`` registered in ``TEMPLATES``; a missing
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +78,25 @@ def gsm8k(row: dict, trigger: str) -> Rendered:
     return Rendered(GSM8K % field(row, "question"), answer.replace("####", "The final answer is: "), gold)
 
 
+_CALCULATOR = re.compile(r"<<[^>]*>>")
+
+
+def gsm8k_solution(row: dict, trigger: str) -> Rendered:
+    """GSM8K train in the paper's arithmetic format (MATH-10K's): the Alpaca no-input prompt of
+    ``question`` (as the arithmetic test sets are prompted), target the worked solution with
+    GSM8K's calculator annotations (``<<48/2=24>>``) removed, then ``The answer is N.``; gold N."""
+    answer = field(row, "answer")
+    if "####" not in answer:
+        raise ValueError("field 'answer' has no '#### <number>' line")
+    steps, final = answer.rsplit("####", 1)
+    gold = last_number(final.strip())
+    if gold == float("inf"):
+        raise ValueError(f"field 'answer' has no number after '####': {final!r}")
+    number = final.strip().replace(",", "")
+    target = f"{_CALCULATOR.sub('', steps).strip()}\nThe answer is {number}."
+    return Rendered(ALPACA_NO_INPUT % field(row, "question"), target, gold)
+
+
 def alpaca(row: dict, trigger: str) -> Rendered:
     """Instruction tuning: Alpaca with-input template, or no-input when ``input`` is absent or
     empty (pyreft ``LoReftSupervisedDataset``); target and gold the reference ``output``."""
@@ -91,5 +111,6 @@ TEMPLATES = {
     "math": math,
     "mawps": mawps,
     "gsm8k": gsm8k,
+    "gsm8k_solution": gsm8k_solution,
     "alpaca": alpaca,
 }

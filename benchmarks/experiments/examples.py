@@ -1,0 +1,59 @@
+"""The examples a run reads: its training rows (``data.train``, less any that overlap a scored set
+under ``data.decontaminate``) and each scored set (GLUE's validation set re-split into a dev and a
+test half), and the contamination report between the two."""
+
+from __future__ import annotations
+
+from baselines import get_method
+from baselines.registry import split_spec
+from benchmarks.experiments.config import ExperimentConfig
+from benchmarks.experiments.contamination import TrainingText, contamination_report
+from benchmarks.tasks import get_task
+from benchmarks.tasks.data import glue_dev_test_split
+
+
+def eval_examples(config: ExperimentConfig, task_name: str, split: str):
+    """Examples to score. GLUE's validation set is re-split into a dev half (best-epoch selection)
+    and a test half (reported), per seed as the paper does, or fixed (``data.resplit: fixed``)."""
+    task = get_task(task_name)
+    if not config.data.resplit:
+        return task, task.load(split, config.data.data_root, config.data.eval_limit)
+    if split not in ("test", "dev"):
+        raise ValueError(f"data.resplit splits the validation set into 'test' and 'dev'; got split {split!r}")
+    examples = task.load("validation", config.data.data_root)
+    test, dev = glue_dev_test_split(len(examples), config.seed, fixed=config.data.resplit == "fixed")
+    return task, [examples[i] for i in (test if split == "test" else dev)][:config.data.eval_limit]
+
+
+def scored_splits(config: ExperimentConfig) -> list[str]:
+    return list(dict.fromkeys([config.data.eval_split] + (["dev"] if config.data.resplit else [])))
+
+
+def scored_sets(config: ExperimentConfig) -> list[tuple[str, list[str], list[str]]]:
+    """``(task:split, ids, prompts)`` of every set the run scores."""
+    sets = []
+    for task_name in config.data.eval:
+        for split in scored_splits(config):
+            examples = eval_examples(config, task_name, split)[1]
+            sets.append((f"{task_name}:{split}", [e.id for e in examples], [e.prompt for e in examples]))
+    return sets
+
+
+def train_examples(config: ExperimentConfig) -> list:
+    """The training rows; with ``data.decontaminate``, without those that match a scored example
+    (exactly or by 8-grams, the guard's rules read from the scored side)."""
+    examples = [e for name in config.data.train
+                for e in get_task(name).load(config.data.train_split, config.data.data_root, config.data.train_limit)]
+    if not config.data.decontaminate:
+        return examples
+    scored = TrainingText([prompt for _, _, prompts in scored_sets(config) for prompt in prompts])
+    matched = set(scored.overlap([e.id for e in examples], [e.prompt for e in examples], every=True)["examples"])
+    return [e for e in examples if e.id not in matched]
+
+
+def contamination(config: ExperimentConfig) -> dict[str, dict]:
+    """How many examples of each scored set (``task:split``) occur among the training prompts (none
+    for a method that learns nothing from them)."""
+    if not get_method(split_spec(config.method)[0]).trains:
+        return {}
+    return contamination_report([e.prompt for e in train_examples(config)], scored_sets(config))
