@@ -86,7 +86,8 @@ def load_results(root: str | Path = "results/raw") -> pd.DataFrame:
     rows = [row for path in sorted(root.glob("*/*.json")) for row in _result_rows(path)]
     return pd.DataFrame(rows, columns=["suite", "model", "method", "seed", "task", "metric", "value", "score",
                                        "params_percent", "n", "version", "fingerprint", "split", "judge",
-                                       "comparable_with_paper", "name", "file", "train_seconds", "eval_seconds", "examples"])
+                                       "comparable_with_paper", "name", "file", "train_seconds", "eval_seconds", "examples",
+                                       "train_rows"])
 
 
 def _require(record: dict, fields: tuple[str, ...], path: Path, prefix: str = "") -> None:
@@ -129,7 +130,7 @@ def _result_rows(path: Path) -> list[dict]:
                      "name": result["name"], "file": str(path),
                      "train_seconds": float(result["train"].get("seconds") or 0.0),
                      "eval_seconds": float(record.get("seconds") or 0.0),
-                     "examples": record.get("examples")})
+                     "examples": record.get("examples"), "train_rows": result["train"].get("examples")})
     return rows
 
 
@@ -296,9 +297,13 @@ def table_notes(df: pd.DataFrame, suite: str) -> list[str]:
     absent = [c for t, c in spec.columns.items() if t not in set(results["task"])]
     metrics = "; ".join(f"{m} ({', '.join(name(t) for t in sorted(g['task'].unique()))})"
                         for m, g in results.groupby("metric"))
+    trained = results[results["method"] != METHOD_LABELS["none"]].dropna(subset=["train_rows"])
+    rows_per_task = "; ".join(f"{name(task)} {', '.join(f'{int(n):,d}' for n in sorted(g['train_rows'].unique()))}"
+                              for task, g in trained.groupby("task"))
     notes = [f"Models: {', '.join(sorted(results['model'].unique()))}.",
              f"Data: examples scored per task (split {', '.join(sorted(results['split'].unique()))}): {sizes}."
-             + (f" Not run: {', '.join(absent)} (—)." if absent else ""),
+             + (f" Not run: {', '.join(absent)} (—)." if absent else "")
+             + (f" Training rows per run, by scored task: {rows_per_task}." if rows_per_task else ""),
              f"Seeds: {', '.join(map(str, sorted(results['seed'].unique())))}; each row's count is its Seeds column. "
              "Cells are the mean ± sample standard deviation over seeds (one seed: the mean)"
              + ("; where the results carry per-example records, [low, high] is the 95% bootstrap interval over "
