@@ -148,11 +148,13 @@ class Row:
 
 def table_rows(df: pd.DataFrame, suite: str) -> list[Row]:
     """Our rows for ``suite``, ordered by model then method; columns named as the paper names them,
-    plus ``Avg`` (per seed, over the paper's tasks present) and tasks outside the paper's table."""
+    plus ``Avg`` (per seed, over the paper's tasks the table holds; "—" for a row without one of
+    them) and tasks outside the paper's table; the majority-class row first."""
     spec = layout(suite)
     results = df[df["suite"] == suite]
     if results.empty:
         raise ValueError(f"no results for suite {suite!r}; suites present: {sorted(df['suite'].unique())}")
+    tasks = [column for task, column in spec.columns.items() if task in set(results["task"])]
     rows = []
     for (model, method), group in results.groupby(["model", "method"]):
         for task, by_task in group.groupby("task"):  # a row may join per-task runs (GLUE), one per task
@@ -174,20 +176,21 @@ def table_rows(df: pd.DataFrame, suite: str) -> list[Row]:
         examples = {spec.columns.get(task, task): cell for task, by_task in group.groupby("task")
                     if (cell := pooled(by_task)) is not None}
         rows.append(_with_average(spec, Row(model, method, float(group["params_percent"].mean()),
-                                            scores.rename(columns=spec.columns), examples)))
+                                            scores.rename(columns=spec.columns), examples), tasks))
     order = list(METHOD_LABELS.values())
     rows = sorted(rows, key=lambda r: (r.model, order.index(r.method) if r.method in order else len(order),
                                        r.method))
     scores, examples = majority_cells(results, spec.columns)
-    majority = [_with_average(spec, Row("—", MAJORITY, float("nan"), scores, examples))] if examples else []
+    majority = [_with_average(spec, Row("—", MAJORITY, float("nan"), scores, examples), tasks)] if examples else []
     return majority + rows
 
 
-def _with_average(spec: Layout, row: Row) -> Row:
-    """The row with its ``Avg`` column: per seed, the mean over the paper's tasks present."""
-    paper_tasks = [c for c in spec.columns.values() if c in row.scores]
-    if spec.average:
-        row.scores["Avg"] = row.scores[paper_tasks].mean(axis=1)
+def _with_average(spec: Layout, row: Row, tasks: list[str]) -> Row:
+    """The row with its ``Avg`` column: per seed, the mean over ``tasks`` (the paper's tasks any row
+    of the table ran); a row without one of them gets no Avg ("—"), since an average over fewer
+    tasks would not compare with the others."""
+    if spec.average and tasks and all(c in row.scores for c in tasks):
+        row.scores["Avg"] = row.scores[tasks].mean(axis=1)
     return row
 
 
@@ -311,8 +314,8 @@ def table_notes(df: pd.DataFrame, suite: str) -> list[str]:
                 "seeds together. The majority-class row gives every example the scored set's most frequent "
                 "answer: the best a constant answer does." if results["examples"].notna().any() else "."),
              f"Metrics (primary, shown in %): {metrics}."
-             + (" Avg: per seed, the mean over the paper's tasks present; tasks after Avg are not in the "
-                "paper's table and not in Avg." if spec.average else "")]
+             + (" Avg: per seed, the mean over the paper's tasks present, for rows that ran all of them; tasks "
+                "after Avg are not in the paper's table and not in Avg." if spec.average else "")]
     undefined = results[results["value"].isna()]
     if not undefined.empty:
         notes.append("NaN: " + "; ".join(f"{r.method} {name(r.task)} {r.metric}, seed {r.seed} ({Path(r.file).name})"
