@@ -49,6 +49,8 @@ def _draw_ours(ax, rows, score: str, colors: dict[str, str]) -> list[Line2D]:
     """Filled markers with the std over seeds; a dashed line for rows without trained parameters."""
     handles, placed = [], []
     for row in rows:
+        if score not in row.scores:  # e.g. no Avg: the row did not run every task
+            continue
         values, color = row.scores[score], colors[row.method]
         label = f"{row.method} (ours, {row.model})"
         if row.params_percent > 0:
