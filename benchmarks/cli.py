@@ -127,12 +127,29 @@ def command_tables(args) -> int:
     from benchmarks.report.readme import refresh_readme
     from benchmarks.report.publish import write_tables
 
+    from benchmarks.report.judge_agreement import write_agreement
+
     results = Path(args.results)
-    for path in write_tables(results / "raw", results / "tables") + write_plots(results / "raw", results / "plots"):
+    written = write_tables(results / "raw", results / "tables") + write_plots(results / "raw", results / "plots")
+    written += write_agreement(results / "judges" / "raw", results / "judges", results / "tables", results / "plots")
+    for path in written:
         print(f"  {path}")
     if args.readme:
         suites = refresh_readme(args.readme, results / "tables")
         print(f"  {args.readme} (tables: {', '.join(suites) or 'none'})")
+    return 0
+
+
+def command_judge_agreement(args) -> int:
+    from benchmarks.experiments.judge_agreement import MODELS, run_agreement
+    from benchmarks.report.judge_agreement import write_agreement
+
+    results = Path(args.results)
+    run_agreement(args.judges, results / "judges" / "raw", per_model=args.per_model, seed=args.seed,
+                  models=args.models or MODELS)
+    for path in write_agreement(results / "judges" / "raw", results / "judges", results / "tables",
+                                results / "plots"):
+        print(f"  {path}")
     return 0
 
 
@@ -197,6 +214,16 @@ def main(argv: list[str] | None = None) -> int:
     tables.add_argument("--results", default="results", help="folder holding raw/; tables/ and plots/ go there")
     tables.add_argument("--readme", help="also refresh this file's <!-- table:SUITE --> blocks from the tables")
     tables.set_defaults(run=command_tables)
+    agreement = commands.add_parser("judge-agreement",
+                                    help="measure offline judges against GPT-4's AlpacaEval decisions")
+    agreement.add_argument("--judges", type=method_keys, default=["length", "local_lm"],
+                           help="comma-separated offline judges (benchmarks/experiments/judges.py)")
+    agreement.add_argument("--per-model", type=int, help="a seeded sample of this many instructions per model "
+                           "(default: all 805)")
+    agreement.add_argument("--seed", type=int, default=0, help="the sample's seed")
+    agreement.add_argument("--models", type=method_keys, help="annotated models (default: all three)")
+    agreement.add_argument("--results", default="results", help="records go to RESULTS/judges/raw")
+    agreement.set_defaults(run=command_judge_agreement)
     tasks = commands.add_parser("tasks", help="list registered tasks")
     tasks.set_defaults(run=command_tasks)
     args, extra = parser.parse_known_args(argv)

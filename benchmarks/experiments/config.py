@@ -74,12 +74,17 @@ class EvalConfig:
     scoring: str = field(default="generate", metadata={
         "help": "generate (the paper's: write the answer, extract it) or likelihood (rank the prompt's answer "
                 "options by log-likelihood, lm-eval's zero-shot multiple choice; commonsense tasks)"})
-    judge: str = field(default="local_lm", metadata={
-        "help": "instruction following: alpaca_eval_gpt4 (the paper's; API key) or local_lm (offline, "
-                "not comparable with the paper)"})
+    judge: str = field(default="length", metadata={
+        "help": "instruction following: alpaca_eval_gpt4 (the paper's; API key), or an offline judge "
+                "(length, the default: it agrees best with GPT-4, see results/tables/judge_agreement.md; "
+                "local_lm, local_lm_rubric); offline win rates are not comparable with the paper"})
 
 
     def __post_init__(self) -> None:
+        from benchmarks.experiments.judges import JUDGES
+
+        if self.judge not in JUDGES:
+            raise ValueError(f"eval.judge must be one of {sorted(JUDGES)}, got {self.judge!r}")
         if self.scoring not in ("generate", "likelihood"):
             raise ValueError(f"eval.scoring must be 'generate' or 'likelihood', got {self.scoring!r}")
 
