@@ -113,10 +113,12 @@ def command_reproduce(args) -> int:
 
 
 def command_collect(args) -> int:
-    from benchmarks.sweeps.collect import collect_result, collect_sweep
+    from benchmarks.sweeps.collect import RAW, collect_result, collect_sweep
 
+    raw, selections = args.raw or RAW, args.selections or RAW.parent / "selections"
     for path in args.paths:
-        targets = collect_sweep(path) if Path(path, "final").is_dir() else [collect_result(path)]
+        targets = (collect_sweep(path, out=raw, selections=selections) if Path(path, "final").is_dir()
+                   else [collect_result(path, raw)])
         for target in targets:
             print(f"  {target}")
     return 0
@@ -127,11 +129,13 @@ def command_tables(args) -> int:
     from benchmarks.report.readme import refresh_readme
     from benchmarks.report.publish import write_tables
 
+    from benchmarks.report.curves import write_curves
     from benchmarks.report.judge_agreement import write_agreement
 
     results = Path(args.results)
     written = write_tables(results / "raw", results / "tables") + write_plots(results / "raw", results / "plots")
     written += write_agreement(results / "judges" / "raw", results / "judges", results / "tables", results / "plots")
+    written += write_curves(results / "curves", results / "tables", results / "plots")
     for path in written:
         print(f"  {path}")
     if args.readme:
@@ -209,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     reproduce.set_defaults(run=command_reproduce)
     collect = commands.add_parser("collect", help="copy finished results into results/raw")
     collect.add_argument("paths", nargs="+", help="run directories or sweep roots")
+    collect.add_argument("--raw", help="where results go: RAW/<suite>/<run>__seed<seed>.json (default: the repo's "
+                         "results/raw; a learning curve: results/curves/<sweep>)")
+    collect.add_argument("--selections", help="where a sweep's selection record goes (default: results/selections)")
     collect.set_defaults(run=command_collect)
     tables = commands.add_parser("tables", help="regenerate results/tables and results/plots from results/raw")
     tables.add_argument("--results", default="results", help="folder holding raw/; tables/ and plots/ go there")

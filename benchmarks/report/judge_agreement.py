@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 from sklearn.metrics import cohen_kappa_score
 
-from benchmarks.report.plots import _save
+from benchmarks.report.plots import save_figure
 from benchmarks.report.tables import GENERATED
 
 REFERENCE_ROW = "always text-davinci-003"
@@ -123,7 +123,7 @@ def plot(rows: dict[str, dict], path: Path) -> list[Path]:
         axis.invert_yaxis()
         axis.legend(loc="lower right", fontsize=7)
     figure.suptitle("Offline judges against AlpacaEval's GPT-4 judge (95% intervals)", fontsize=10)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def write_agreement(raw: str | Path = "results/judges/raw", out: str | Path = "results/judges",

@@ -28,7 +28,7 @@ SVG_METADATA = {"Date": None}
 PNG_METADATA = {"Software": None}
 
 
-def _save(figure: Figure, path: str | Path) -> list[Path]:
+def save_figure(figure: Figure, path: str | Path) -> list[Path]:
     """``path`` with ``.png`` and ``.svg`` suffixes (any suffix on ``path`` is replaced)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,7 +112,7 @@ def plot_params_vs_score(df: pd.DataFrame, suite: str, path: str | Path) -> list
                  "paper (hollow): its models, * = copied baselines", fontsize=9)
     ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside the points
     ax.grid(True, which="both", alpha=0.3)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_per_task(df: pd.DataFrame, suite: str, path: str | Path) -> list[Path]:
@@ -136,7 +136,7 @@ def plot_per_task(df: pd.DataFrame, suite: str, path: str | Path) -> list[Path]:
     ax.set_title(f"{layout(suite).title}: per task (mean ± std over seeds)", fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(True, axis="y", alpha=0.3)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def write_plots(root: str | Path = "results/raw", out: str | Path = "results/plots") -> list[Path]:

@@ -208,7 +208,7 @@ def format_params(percent: float) -> str:
     return f"{percent:.3f}" if percent == 0 or percent >= 0.01 else f"{percent:.2g}"
 
 
-def _cell(values: pd.Series | None, cells: list[Examples] | None = None) -> str:
+def cell_text(values: pd.Series | None, cells: list[Examples] | None = None) -> str:
     """``mean ± std over seeds [95% interval over test examples] n=examples scored``; the interval
     and n where per-example records exist (``cells``: one, or the tasks an Avg averages)."""
     if values is None:
@@ -238,7 +238,7 @@ def suite_table(df: pd.DataFrame, suite: str) -> pd.DataFrame:
     columns = table_columns(suite, rows)
     spec = layout(suite)
     records = [{"Model": row.model, "Method": row.method, "Params%": format_params(row.params_percent),
-                **{c: _cell(row.scores.get(c), _cells(row, c, spec)) for c in columns}, "Seeds": len(row.scores)}
+                **{c: cell_text(row.scores.get(c), _cells(row, c, spec)) for c in columns}, "Seeds": len(row.scores)}
                for row in rows]
     return pd.DataFrame(records, columns=["Model", "Method", "Params%", *columns, "Seeds"])
 

@@ -54,11 +54,28 @@ def example_record(task: str, record: dict, predictions: Path) -> dict:
                             else bool(is_correct(row["answer"], row["gold"]))) for row in rows]}
 
 
-def collect_sweep(root: str | Path, stage: str = "final", out: str | Path = RAW) -> list[Path]:
+def collect_sweep(root: str | Path, stage: str = "final", out: str | Path = RAW,
+                  selections: str | Path | None = None) -> list[Path]:
     """Every finished run of one stage of a sweep (``<sweep root>/<stage>/*/seed*/result.json``),
-    and the sweep's selection record (``results/selections/<sweep>.json``: space, dev scores, choice)."""
+    and the sweep's selection record (``<selections>/<sweep>.json``, default ``selections/`` next to
+    ``out``: space, dev scores, choice). A sweep run for some of its methods (``--methods``) adds
+    their choices to the record already there; it does not drop the others'."""
     root = Path(root)
     if (root / "selection.json").is_file():
         record = json.loads((root / "selection.json").read_text())
-        atomic_write_json(Path(out).parent / "selections" / f"{root.name}.json", record)
+        target = Path(selections or Path(out).parent / "selections") / f"{root.name}.json"
+        if target.is_file():
+            record = merged_selection(json.loads(target.read_text()), record)
+        atomic_write_json(target, record)
     return [collect_result(path, out) for path in sorted(Path(root, stage).glob("*/seed*/result.json"))]
+
+
+def merged_selection(old: dict, new: dict) -> dict:
+    """``new``'s per-method entries over ``old``'s, for the same sweep (another sweep: ``new`` alone)."""
+    if old.get("sweep") != new.get("sweep"):
+        return new
+    merged = {**old, **new}
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(old.get(key), dict):
+            merged[key] = dict(sorted({**old[key], **value}.items()))
+    return merged
