@@ -10,7 +10,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from benchmarks.cli import main
-from benchmarks.experiments.likelihood import option_target, options, rank_options
+from benchmarks.experiments.likelihood import (option_target, option_text, options, question_context,
+                                                rank_options)
 from benchmarks.tasks import get_task
 from reft import ReftConfig, get_reft_model
 
@@ -29,6 +30,23 @@ def test_options_come_from_the_prompts_answer_format_line():
     assert options(arc) == ["answer1", "answer2", "answer3", "answer4"]
     assert options(wino) == ["option1", "option2"]
     assert option_target(arc, "answer3") == "the correct answer is answer3"
+
+
+def test_option_texts_are_read_from_the_prompt():
+    boolq, arc, wino, piqa = (_examples(f"commonsense/{t}", 1)[0] for t in ("boolq", "arc_easy", "winogrande", "piqa"))
+    assert [option_text(boolq, o) for o in options(boolq)] == ["true", "false"]  # their own text
+    assert [option_text(arc, o) for o in options(arc)] == [
+        "Sunlight is the source of energy for nearly all ecosystems.",
+        "Most ecosystems are found on land instead of in water.",
+        "Carbon dioxide is more available than other gases.", "The producers in all ecosystems are plants."]
+    assert [option_text(wino, o) for o in options(wino)] == ["Sarah", "Maria"]
+    assert question_context(arc) == ("Question: Which statement best explains why photosynthesis is the foundation "
+                                     "of most food webs?\nAnswer:")
+    assert question_context(boolq).startswith("Question: does ethanol take more energy")
+    assert question_context(wino) == ("Question: Sarah was a much better surgeon than Maria so _ always got the easier "
+                                      "cases.\nAnswer:")
+    first, second = (option_text(piqa, o) for o in options(piqa))
+    assert first.startswith("Provide the guinea pig") and "Solution2" not in first and first != second
 
 
 @torch.no_grad()
@@ -67,17 +85,32 @@ def test_batched_scores_equal_one_request_at_a_time(tiny_llama_dir, with_reft):
 def test_an_untrained_row_scored_by_likelihood(tiny_llama_dir, tmp_path):
     args = ["train", COMMONSENSE, f"model.name={tiny_llama_dir}", "data.train=[commonsense/arc_easy]",
             "data.train_limit=4", "train.max_steps=1", "data.eval=[commonsense/arc_easy,commonsense/boolq]",
-            "data.eval_limit=3", "eval.scoring=likelihood", "wandb.mode=disabled", f"output_root={tmp_path}",
+            "data.eval_limit=3", "eval.scoring=likelihood-text", "wandb.mode=disabled", f"output_root={tmp_path}",
             "name=none-likelihood"]
     assert main(args) == 0
     run = tmp_path / "none-likelihood/seed42"
     result = json.loads((run / "result.json").read_text())
     task = result["tasks"]["commonsense/arc_easy"]
-    assert task["scoring"] == "likelihood" and task["n"] == 3
+    assert task["scoring"] == "likelihood-text" and task["n"] == 3
     rows = [json.loads(line) for line in (run / task["predictions"]).read_text().splitlines()]
     assert all(row["answer"] in ("answer1", "answer2", "answer3", "answer4") and len(row["output"]) == 4
                for row in rows)
     assert task["metrics"]["accuracy"] == pytest.approx(sum(row["correct"] for row in rows) / 3)
+
+
+def test_option_text_scores_are_length_normalised_log_likelihoods(tiny_llama_dir):
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    examples = _examples("commonsense/social_i_qa", 2)
+    ranked = rank_options(model, tokenizer, examples, batch_size=4, progress=False, scoring="likelihood-text")
+    for example, (answer, scores) in zip(examples, ranked):
+        texts = [option_text(example, o) for o in options(example)]
+        context = question_context(example)
+        direct = [_direct_score(model, tokenizer, context, " " + text) / len(text) for text in texts]
+        assert scores == pytest.approx(direct, abs=1e-5)
+        assert answer == options(example)[max(range(len(direct)), key=direct.__getitem__)]
+    with pytest.raises(ValueError, match="unknown likelihood scoring 'nope'"):
+        rank_options(model, tokenizer, examples, scoring="nope")
 
 
 def test_likelihood_scoring_refuses_a_prompt_without_options():

@@ -64,6 +64,9 @@ class DataConfig:
             raise ValueError(f"data.resplit must be null, 'per-seed' or 'fixed', got {self.resplit!r}")
 
 
+SCORINGS = ("generate", "likelihood", "likelihood-text")
+
+
 @dataclass
 class EvalConfig:
     batch_size: int = 32
@@ -72,8 +75,10 @@ class EvalConfig:
     sort_by_length: bool = True
     max_new_tokens: int | None = field(default=None, metadata={"help": "override the task's (CPU presets)"})
     scoring: str = field(default="generate", metadata={
-        "help": "generate (the paper's: write the answer, extract it) or likelihood (rank the prompt's answer "
-                "options by log-likelihood, lm-eval's zero-shot multiple choice; commonsense tasks)"})
+        "help": "generate (the paper's: write the answer, extract it), likelihood (rank the prompt's answer "
+                "options by the log-likelihood of their trained target, 'the correct answer is answer2'), or "
+                "likelihood-text (by the length-normalised log-likelihood of the options' own text, lm-eval's "
+                "zero-shot acc_norm); the likelihood scorings are for commonsense tasks"})
     judge: str = field(default="length", metadata={
         "help": "instruction following: alpaca_eval_gpt4 (the paper's; API key), or an offline judge "
                 "(length, the default: it agrees best with GPT-4, see results/tables/judge_agreement.md; "
@@ -85,8 +90,8 @@ class EvalConfig:
 
         if self.judge not in JUDGES:
             raise ValueError(f"eval.judge must be one of {sorted(JUDGES)}, got {self.judge!r}")
-        if self.scoring not in ("generate", "likelihood"):
-            raise ValueError(f"eval.scoring must be 'generate' or 'likelihood', got {self.scoring!r}")
+        if self.scoring not in SCORINGS:
+            raise ValueError(f"eval.scoring must be one of {', '.join(SCORINGS)}, got {self.scoring!r}")
 
 
 @dataclass

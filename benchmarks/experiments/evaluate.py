@@ -106,14 +106,16 @@ def classify(model: nn.Module, tokenizer, examples: Sequence[Example], batch_siz
 def evaluate_task(model: nn.Module, tokenizer, task, examples: Sequence[Example], *, batch_size: int = 32,
                   decoding: dict | None = None, sort_by_length: bool = True, max_length: int = 512,
                   progress: bool = True, scoring: str = "generate") -> tuple[dict[str, float], list[Prediction]]:
-    """Score ``examples`` of ``task``: (metrics, predictions). ``scoring="likelihood"`` ranks a
-    generation task's answer options by log-likelihood instead of generating (``likelihood``); the
+    """Score ``examples`` of ``task``: (metrics, predictions). ``scoring="likelihood"`` or
+    ``"likelihood-text"`` ranks a generation task's answer options by log-likelihood instead of
+    generating (``benchmarks.experiments.likelihood``); the
     prediction's output is then every option's score and its answer the option chosen."""
-    if scoring == "likelihood":
+    if scoring.startswith("likelihood"):
         if task.kind != "generate":
             raise ValueError(f"{task.key}: likelihood scoring is for generation tasks; {task.kind} tasks are "
                              "scored by their classifier")
-        ranked = rank_options(model, tokenizer, examples, batch_size, max_length, progress, desc=task.key)
+        ranked = rank_options(model, tokenizer, examples, batch_size, max_length, progress, desc=task.key,
+                              scoring=scoring)
         return _scored(task, examples, [scores for _, scores in ranked], [answer for answer, _ in ranked])
     if task.kind == "generate":
         outputs = generate_texts(model, tokenizer, [e.prompt for e in examples],

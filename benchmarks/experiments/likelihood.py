@@ -1,11 +1,21 @@
 """Zero-shot multiple choice by log-likelihood, lm-eval's way: the model is not asked to write the
-answer; each option's target text (``the correct answer is answer2``) is scored after the prompt,
+answer; a continuation per option is scored after the prompt. Two continuations (``eval.scoring``):
 
-    answer = argmax_o  Σ_t log p(target(o)_t | prompt, target(o)_<t)
-
-(the sum over the target's tokens, lm-eval's ``acc``). It is the standard reference for what a
-base model knows without having learnt the answer format, next to the generation-scored untrained
-row (which scores 0 where the model never writes the trigger phrase).
+* ``likelihood``: the option's target in the trained answer format (``the correct answer is
+  answer2``), summed over its tokens (lm-eval's ``acc``):
+  answer = argmax_o Σ_t log p(target(o)_t | prompt, target(o)_<t). Fair to a model that learnt the
+  format (it compares a trained model's choice without parsing its generation); a model that never
+  saw the format must guess what "answer2" points at.
+* ``likelihood-text``: lm-eval's zero-shot multiple choice. The context is the question alone,
+  ``Question: <question>\nAnswer:`` (the prompt's instruction sentence, option list and answer
+  format line dropped), the continuation each option's own text after a space (``Sunlight is the
+  source of energy ...``, read from the prompt's ``Answer2: ...``; BoolQ's ``true``/``false`` are
+  their own text), its summed log-likelihood divided by its length in characters (lm-eval's
+  ``acc_norm``, so long options are not penalised):
+  answer = argmax_o Σ_t log p(text(o)_t | context, text(o)_<t) / |text(o)|. The standard zero-shot
+  reference for what a base model knows without the answer format, next to the generation-scored
+  untrained row (which scores 0 where the model never writes the trigger phrase). Meant for
+  untrained models: a ReFT model would be intervened on the question context, not its prompt.
 
 The options are read from the prompt's ``Answer format: a/b/c`` line (every commonsense task), and
 an option's target is the gold's target with the gold replaced by the option. With a ReFT model the
@@ -36,17 +46,49 @@ def options(example: Example) -> list[str]:
     return found[-1].split("/")
 
 
+def option_text(example: Example, option: str) -> str:
+    """The text the prompt gives ``option`` (``answer2`` → what follows ``Answer2:``), or the option
+    itself where the prompt lists no text for it (BoolQ's true/false)."""
+    label = option[:1].upper() + option[1:]
+    found = re.search(rf"\b{re.escape(label)}:\s*(.*?)\s*(?=\b[A-Z][a-z]+\d+:|Answer format:|$)", example.prompt, re.S)
+    if found is None:
+        return option
+    if not found.group(1):
+        raise ValueError(f"{example.id}: option {option!r} has an empty text in the prompt")
+    return found.group(1)
+
+
+_OPTION_LIST = re.compile(r"\n\n(?:[A-Z][a-z]+1:|Answer format:)")
+_INSTRUCTION = re.compile(r"^Please [^:]*:\s*")
+
+
+def question_context(example: Example) -> str:
+    """``Question: <the question>\nAnswer:``, the question cut from the prompt (see the module doc)."""
+    found = _OPTION_LIST.search(example.prompt)
+    question = example.prompt[:found.start()] if found else example.prompt
+    return f"Question: {_INSTRUCTION.sub('', question).strip()}\nAnswer:"
+
+
 def option_target(example: Example, option: str) -> str:
     if str(example.gold) not in example.target:
         raise ValueError(f"{example.id}: target {example.target!r} does not contain its gold {example.gold!r}")
     return example.target.replace(str(example.gold), option)
 
 
+#: scoring → (context, continuation) of one option's request
+REQUESTS = {"likelihood": lambda example, option: (example.prompt, option_target(example, option)),
+            "likelihood-text": lambda example, option: (question_context(example), " " + option_text(example, option))}
+
+
 @torch.no_grad()
 def rank_options(model: nn.Module, tokenizer, examples: Sequence[Example], batch_size: int = 8,
-                 max_length: int = 512, progress: bool = True, desc: str = "likelihood") -> list[tuple[str, list[float]]]:
-    """Per example, the option of highest summed log-likelihood and every option's score."""
-    requests = [(i, option, e.prompt, option_target(e, option)) for i, e in enumerate(examples) for option in options(e)]
+                 max_length: int = 512, progress: bool = True, desc: str = "likelihood",
+                 scoring: str = "likelihood") -> list[tuple[str, list[float]]]:
+    """Per example, the option of highest score and every option's score (see the module docstring:
+    ``likelihood`` sums over the target's tokens, ``likelihood-text`` divides by the text's length)."""
+    if scoring not in REQUESTS:
+        raise ValueError(f"unknown likelihood scoring {scoring!r}; known: {sorted(REQUESTS)}")
+    requests = [(i, option, *REQUESTS[scoring](e, option)) for i, e in enumerate(examples) for option in options(e)]
     scores: list[float] = []
     device = next(model.parameters()).device
     model.eval()
@@ -64,9 +106,10 @@ def rank_options(model: nn.Module, tokenizer, examples: Sequence[Example], batch
         kwargs = {"prompt_lengths": torch.tensor([len(p) for p in prompts])} if isinstance(model, ReftModel) else {}
         logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs).logits.float()
         logprobs = torch.log_softmax(logits[:, :-1], dim=-1).cpu()
-        for row, (p, t) in enumerate(zip(prompts, targets)):
+        for row, ((_, _, _, text), p, t) in enumerate(zip(batch, prompts, targets)):
             positions = torch.arange(len(p) - 1, len(p) + len(t) - 1)
-            scores.append(float(logprobs[row, positions, torch.tensor(t)].sum()))
+            total = float(logprobs[row, positions, torch.tensor(t)].sum())
+            scores.append(total / len(text.strip()) if scoring == "likelihood-text" else total)
     ranked: dict[int, list[tuple[str, float]]] = {}
     for (i, option, _, _), score in zip(requests, scores):
         ranked.setdefault(i, []).append((option, score))

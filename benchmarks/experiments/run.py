@@ -237,7 +237,7 @@ def _evaluate(config: ExperimentConfig, directory: Path, tokenizer, wrapped, log
         results[name] = {"metrics": metrics, "primary_metric": task.primary_metric, "n": len(examples),
                          "split": split, "version": task.version, "fingerprint": task.fingerprint(),
                          "extractor": task.extractor, "decoding": decoding, "seconds": seconds,
-                         **({"scoring": "likelihood"} if config.eval.scoring == "likelihood" else {}),
+                         **({"scoring": config.eval.scoring} if config.eval.scoring != "generate" else {}),
                          "predictions": str(predictions_path.relative_to(directory))}
         atomic_write_json(path, results[name])
         logger({f"eval/{name}/{k}": v for k, v in metrics.items()})

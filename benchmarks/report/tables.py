@@ -31,6 +31,8 @@ MAJORITY = "majority class"  # the best constant answer: the scored set's most f
 METHOD_LABELS = {"none": "untrained", "full": "FT", "prefix_tuning": "PrefT", "adapter_series": "AdapterS",
                  "adapter_parallel": "AdapterP", "lora": "LoRA", "dora": "DoRA", "reft_lora": "LoReFT+LoRA",
                  "direft": "DiReFT", "loreft": "LoReFT"}
+# how a row was scored, when not by generating (benchmarks/experiments/likelihood.py)
+SCORING_LABELS = {"likelihood": " (log-likelihood)", "likelihood-text": " (log-likelihood of option text)"}
 RESULT_FIELDS = ("name", "suite", "seed", "model", "method", "params", "tasks")
 TASK_FIELDS = ("metrics", "primary_metric", "n", "split", "version", "fingerprint")
 # the split tables report: test everywhere (GLUE: the held-out half of validation, named "test"),
@@ -121,7 +123,7 @@ def _result_rows(path: Path) -> list[dict]:
         value = float(metrics[metric])
         rows.append({"suite": result["suite"], "model": result["model"],
                      "method": METHOD_LABELS.get(result["method"]["name"], result["method"]["name"])
-                     + (" (log-likelihood)" if record.get("scoring") == "likelihood" else ""),
+                     + SCORING_LABELS.get(record.get("scoring"), ""),
                      "seed": result["seed"], "task": task, "metric": metric, "value": value,
                      "score": value if metric in PERCENT_METRICS else 100 * value,
                      "params_percent": result["params"]["percent"], "n": record["n"],
