@@ -144,8 +144,16 @@ def test_fixture_glue_tsv_formats():
 def test_limit_and_unknown_split():
     task = get_task("commonsense/hellaswag")
     assert len(task.load(data_root=FIXTURES, limit=1)) == 1
-    with pytest.raises(ValueError, match="has no split 'train'; it has \\['test'\\]"):
-        task.load("train", data_root=FIXTURES)
+    with pytest.raises(ValueError, match="has no split 'validation'; it has \\['dev', 'test', 'train', "
+                                         "'train_minus_dev'\\]"):
+        task.load("validation", data_root=FIXTURES)
+
+
+def test_hellaswag_train_rows_are_offline_in_the_commonsense_format():
+    task = get_task("commonsense/hellaswag")
+    train, dev = task.load("train_minus_dev"), task.load("dev")
+    assert (len(train), len(dev)) == (3800, 200) and train[0].target == "the correct answer is ending4"
+    assert {e.gold for e in train} == {"ending1", "ending2", "ending3", "ending4"}
 
 
 def test_data_root_env(monkeypatch, tmp_path):
