@@ -92,3 +92,18 @@ def test_decontamination_drops_the_training_rows_that_match_a_scored_example():
     assert len(train_examples(clean)) == 7173 - 2
     assert all(v["ngram"] == 0 for v in contamination(clean).values())
     preflight(clean)  # not refused
+
+
+def test_decontaminating_a_multi_task_train_set_leaves_a_clean_guard_and_keeps_the_rest():
+    """Five commonsense train sets together against seven scored sets: the guard flags five test
+    questions by 8-grams; decontamination drops the few training rows behind them (each train task
+    compared with each scored set, so the tasks' templates do not match each other), and the
+    guard then finds nothing."""
+    overrides = ["data.train=[commonsense/boolq,commonsense/arc_easy,commonsense/arc_challenge,commonsense/openbookqa,"
+                 "commonsense/hellaswag]", "data.train_limit=1000", "data.eval_limit=500"]
+    report = contamination(load_experiment(COMMONSENSE, overrides))
+    assert sum(v["ngram"] for v in report.values()) == 5 and sum(v["exact"] for v in report.values()) == 0
+    clean = load_experiment(COMMONSENSE, overrides + ["data.decontaminate=true"])
+    kept = {e.id.rsplit(":", 2)[0] for e in train_examples(clean)}
+    assert len(train_examples(clean)) == 4919 - 5 and "commonsense/hellaswag" in kept
+    assert all(v["ngram"] == 0 for v in contamination(clean).values())

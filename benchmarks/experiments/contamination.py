@@ -78,6 +78,20 @@ class TrainingText:
         return {"n": len(ids), "exact": len(exact), "ngram": len(ngram), "examples": ngram if every else ngram[:SHOWN]}
 
 
+    def flagged(self, ids: Sequence[str], prompts: Sequence[str]) -> list[tuple[str, ...]]:
+        """The cores (within their own set) of the examples :meth:`overlap` finds."""
+        found = set(self.overlap(ids, prompts, every=True)["examples"])
+        return [core for example_id, core in zip(ids, cores(prompts)) if example_id in found]
+
+
+def sharing(prompts: Sequence[str], flagged: Sequence[tuple[str, ...]]) -> list[bool]:
+    """Per prompt (its core within ``prompts``): does it equal a ``flagged`` core or share a word
+    8-gram with one?"""
+    exact = set(flagged)
+    grams = set().union(*map(_ngrams, flagged)) if flagged else set()
+    return [bool(core) and (core in exact or bool(_ngrams(core) & grams)) for core in cores(prompts)]
+
+
 def contamination_report(train_prompts: Sequence[str], scored: Iterable[tuple[str, Sequence[str], Sequence[str]]]
                          ) -> dict[str, dict]:
     """For each scored set ``(label, ids, prompts)``, its overlap with the training prompts."""

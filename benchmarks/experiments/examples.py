@@ -7,7 +7,7 @@ from __future__ import annotations
 from baselines import get_method
 from baselines.registry import split_spec
 from benchmarks.experiments.config import ExperimentConfig
-from benchmarks.experiments.contamination import TrainingText, contamination_report
+from benchmarks.experiments.contamination import TrainingText, contamination_report, sharing
 from benchmarks.tasks import get_task
 from benchmarks.tasks.data import glue_dev_test_split
 
@@ -41,14 +41,27 @@ def scored_sets(config: ExperimentConfig) -> list[tuple[str, list[str], list[str
 
 def train_examples(config: ExperimentConfig) -> list:
     """The training rows; with ``data.decontaminate``, without those that match a scored example
-    (exactly or by 8-grams, the guard's rules read from the scored side)."""
-    examples = [e for name in config.data.train
-                for e in get_task(name).load(config.data.train_split, config.data.data_root, config.data.train_limit)]
+    either way: a training row most of whose 8-grams occur in a scored set (a near-copy of one of
+    its examples; each train task against each scored set, templates stripped), and every training row that shares an 8-gram (or its whole text) with a scored example
+    the guard flags, until the guard (:func:`contamination`) finds nothing."""
+    groups = [get_task(name).load(config.data.train_split, config.data.data_root, config.data.train_limit)
+              for name in config.data.train]
+    examples = [e for group in groups for e in group]
     if not config.data.decontaminate:
         return examples
-    scored = TrainingText([prompt for _, _, prompts in scored_sets(config) for prompt in prompts])
-    matched = set(scored.overlap([e.id for e in examples], [e.prompt for e in examples], every=True)["examples"])
-    return [e for e in examples if e.id not in matched]
+    sets = scored_sets(config)
+    matched = set()  # each train task against each scored set, so every side's template is stripped
+    for _, _, prompts in sets:
+        scored = TrainingText(prompts)
+        for group in groups:
+            matched |= set(scored.overlap([e.id for e in group], [e.prompt for e in group], every=True)["examples"])
+    examples = [e for e in examples if e.id not in matched]
+    while True:  # the guard's direction: a scored example found among the training prompts
+        training = TrainingText([e.prompt for e in examples])
+        flagged = [core for _, ids, prompts in sets for core in training.flagged(ids, prompts)]
+        if not flagged:
+            return examples
+        examples = [e for e, hit in zip(examples, sharing([e.prompt for e in examples], flagged)) if not hit]
 
 
 def contamination(config: ExperimentConfig) -> dict[str, dict]:
