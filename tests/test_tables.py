@@ -260,3 +260,17 @@ def test_paired_tests_are_printed_under_the_table(tmp_path):
     assert [line.split(" | ")[3] for line in lines] == ["BoolQ", "PIQA", "all (pooled)"]
     assert all("<0.001" in line and "+30.0" in line for line in lines)
     assert "| 600 |" in lines[-1]  # 2 tasks × 3 seeds × 100 examples
+
+
+def test_commonsense_averages_trained_and_unseen_answer_formats_apart(tmp_path):
+    raw = tmp_path / "raw"
+    trained = dict(boolq=0.8, arc_easy=0.6, arc_challenge=0.4, openbookqa=0.6)  # mean 60
+    unseen = dict(piqa=0.1, social_i_qa=0.2, winogrande=0.3)                       # mean 20
+    for seed in SEEDS:
+        write_result(raw, "commonsense", "loreft", seed, accuracies(**trained, **unseen), 0.2)
+    write_result(raw, "commonsense", "lora", 42, accuracies(boolq=0.5, piqa=0.5), 0.5)
+    table = suite_table(load_results(raw), "commonsense").set_index("Method")
+    assert list(table.columns[-3:]) == ["Avg trained formats", "Avg unseen formats", "Seeds"]
+    assert table.loc["LoReFT", "Avg trained formats"] == "60.0 ± 0.0"
+    assert table.loc["LoReFT", "Avg unseen formats"] == "20.0 ± 0.0"
+    assert table.loc["LoRA", "Avg trained formats"] == "—"  # not every member task ran

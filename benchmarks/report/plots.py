@@ -119,7 +119,8 @@ def plot_per_task(df: pd.DataFrame, suite: str, path: str | Path) -> list[Path]:
     """Grouped bars: one group per task we ran, one bar per model × method, error bars = sample
     std over seeds (none with one seed)."""
     rows = table_rows(df, suite)
-    tasks = [c for c in table_columns(suite, rows) if c != "Avg" and any(c in r.scores for r in rows)]
+    averages = ("Avg", *layout(suite).groups)
+    tasks = [c for c in table_columns(suite, rows) if c not in averages and any(c in r.scores for r in rows)]
     colors = _colors(rows)
     hatches = {model: HATCHES[i % len(HATCHES)] for i, model in enumerate(dict.fromkeys(r.model for r in rows))}
     figure = Figure(figsize=(max(6.0, 1.1 * len(tasks) + 2), 4.5), layout="constrained")
