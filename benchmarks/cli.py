@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import json
 import sys
@@ -71,17 +72,23 @@ def command_sweep(args) -> int:
     if args.spec == "status":  # `reft sweep status SPEC`
         if not args.overrides:
             raise ValueError("usage: reft sweep status SPEC.yaml")
-        spec = load_sweep(args.overrides[0], args.overrides[1:])
+        spec = restrict_methods(load_sweep(args.overrides[0], args.overrides[1:]), args.methods)
         stages = ["dev", "final"]
         runs = expand(spec, "dev")
         try:
-            runs += expand(spec, "final", read_selection(spec)) + floor_runs(spec)
+            chosen = read_selection(spec)
         except FileNotFoundError:
-            stages = ["dev"]
+            chosen, stages = {}, ["dev"]
+        unselected = [method for method in spec.methods if method not in chosen]
+        selected = [method for method in spec.methods if method in chosen]
+        if selected:  # the final stage of the methods chosen so far (a sweep run part by part: --methods)
+            runs += expand(restrict_methods(copy.deepcopy(spec), selected), "final", chosen) + floor_runs(spec)
         rows = status(spec, runs)
         counts = {state: sum(r.state == state for r in rows)
                   for state in ("done", "running", "failed", "pending", "stale")}
         print(f"sweep {spec.name} ({', '.join(stages)}): " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+        if selected and unselected:
+            print(f"  final stage not selected yet for: {', '.join(unselected)}")
         for row in rows:
             print(f"  {row.state:<8} {row.key}  {row.job_id or ''}")
             if row.state in ("failed", "stale") and row.log_tail:

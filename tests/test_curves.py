@@ -82,3 +82,20 @@ def test_collect_files_a_finished_result_under_the_folder_named(tmp_path):
     source = SST2_8K[0] if SST2_8K else pytest.skip("needs the committed SST-2 8k results")
     assert main(["collect", str(source), "--raw", str(tmp_path / "curve")]) == 0
     assert (tmp_path / "curve" / "glue" / source.name).read_bytes() == source.read_bytes()
+
+
+def test_status_of_a_sweep_selected_part_by_part(tmp_path, capsys):
+    """A sweep run with --methods has a selection for some methods only: status shows their final
+    runs and names the methods not selected yet, instead of failing on the first unselected one."""
+    spec = REPO / "benchmarks" / "sweeps" / "glue_sst2_curve.yaml"
+    root = tmp_path / "glue-sst2-curve"
+    root.mkdir()
+    (root / "selection.json").write_text(json.dumps({"sweep": "glue-sst2-curve",
+                                                     "chosen": {"loreft_n500": {"train.lr": 5.0e-3}}}))
+    assert main(["sweep", "status", str(spec), f"output_root={tmp_path}"]) == 0
+    out = capsys.readouterr().out
+    assert "final stage not selected yet for: loreft_n8000" in out
+    assert "pending  final/loreft_n500/lr5e-03/seed44" in out and "final/lora_n500" not in out
+    assert main(["sweep", "status", str(spec), f"output_root={tmp_path}", "--methods", "lora_n500"]) == 0
+    out = capsys.readouterr().out
+    assert "dev/lora_n500/lr5e-04/seed42" in out and "loreft" not in out

@@ -79,10 +79,11 @@ class EvalConfig:
                 "options by the log-likelihood of their trained target, 'the correct answer is answer2'), or "
                 "likelihood-text (by the length-normalised log-likelihood of the options' own text, lm-eval's "
                 "zero-shot acc_norm); the likelihood scorings are for commonsense tasks"})
-    judge: str = field(default="length", metadata={
-        "help": "instruction following: alpaca_eval_gpt4 (the paper's; API key), or an offline judge "
-                "(length, the default: it agrees best with GPT-4, see results/tables/judge_agreement.md; "
-                "local_lm, local_lm_rubric); offline win rates are not comparable with the paper"})
+    judge: str = field(default="local_lm", metadata={
+        "help": "instruction following: alpaca_eval_gpt4 (the paper's; API key), or an offline judge: "
+                "length (the presets' choice: it agrees best with GPT-4, see results/tables/judge_agreement.md), "
+                "local_lm (the default, kept so recorded runs keep their identity), local_lm_rubric; offline "
+                "win rates are not comparable with the paper"})
 
 
     def __post_init__(self) -> None:
