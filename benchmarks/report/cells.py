@@ -32,15 +32,16 @@ def majority_cells(results: pd.DataFrame, columns: dict[str, str]) -> tuple[pd.D
     """The majority-class row of one suite's ``results``: per task and seed, the scored set's most
     frequent gold given to every example (the best any constant answer does, whatever the train
     set's balance). Returns its scores (seeds × columns, in %) and per-example records, built from
-    the golds in the results' per-example records (none where no result carries them)."""
+    the golds in the results' per-example records, over the seeds that have them (none where no
+    result carries them)."""
     scores: dict[int, dict[str, float]] = {}
     examples: dict[str, Examples] = {}
     for task, by_task in results.groupby("task"):
         records, metric = {}, by_task["metric"].iloc[0]
         for seed, by_seed in by_task.groupby("seed"):
             record = next((r for r in by_seed["examples"] if isinstance(r, dict) and "gold" in r), None)
-            if record is None:
-                break
+            if record is None:  # this seed's results predate per-example records
+                continue
             constant = _mode(record["gold"])
             if "answer" in record:  # corpus metric: the constant as every answer
                 records[int(seed)] = {"ids": record["ids"], "answer": [constant] * len(record["gold"]),
@@ -48,7 +49,7 @@ def majority_cells(results: pd.DataFrame, columns: dict[str, str]) -> tuple[pd.D
             else:
                 records[int(seed)] = {"ids": record["ids"],
                                       "correct": [int(gold == constant) for gold in record["gold"]]}
-        else:
+        if records:
             cell = pool(metric, {seed: _numeric(record) for seed, record in records.items()})
             column = columns.get(task, task)
             examples[column] = cell
