@@ -54,9 +54,16 @@ def curve_table(df: pd.DataFrame, task: str) -> tuple[str, dict]:
     if task in examples:
         majority = cell_text(scores[task], [examples[task]])
         lines.append(f"| {MAJORITY} | — | " + " | ".join([majority] * len(sizes)) + " |")
+    seeds = df["seed"].nunique()
+
+    def shown(point: dict | None) -> str:
+        if point is None:
+            return "—"
+        text = cell_text(point["scores"], [point["examples"]] if point["examples"] else None)
+        return text + (f" ({len(point['scores'])} of {seeds} seeds)" if len(point["scores"]) < seeds else "")
+
     for method in methods:
-        cells = [cell_text(p["scores"], [p["examples"]] if p["examples"] else None) if (p := points.get((method, s)))
-                 else "—" for s in sizes]
+        cells = [shown(points.get((method, s))) for s in sizes]
         params = next(p["params"] for (m, _), p in points.items() if m == method)
         lines.append(f"| {method} | {format_params(params)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n", points
@@ -116,7 +123,7 @@ def write_curves(root: str | Path = "results/curves", tables: str | Path = "resu
             text, points = curve_table(df, task)
             paired = paired_lines(points)
             models = ", ".join(sorted(df["model"].unique()))
-            sections.append(f"## {task} ({models})\n\n{text}"
+            sections.append(f"**{task}** ({models})\n\n{text}"
                             + (f"\n**Paired tests** (ReFT A against baseline B at the same size, on the examples "
                                f"both scored; McNemar, two-sided; p ≥ 0.05 is no difference):\n\n{paired}"
                                if paired else ""))
