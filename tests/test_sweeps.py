@@ -95,6 +95,20 @@ def test_selection_reads_dev_scores_only(tmp_path):
         select(spec, runs)
 
 
+def test_a_selection_among_tied_dev_scores_says_so(tmp_path):
+    spec = load_sweep(write_spec(tmp_path))
+    runs = expand(spec, "dev")
+    for run in runs:
+        fake_result(run_dir(run.config), "dev", 0.0)  # nothing learnt the dev format
+    said = []
+    record = select(spec, runs, log=said.append)
+    assert record["chosen"] == {"loreft": {"train.lr": 1.0e-3}} and record["ties"] == {"loreft": ["lr1e-03", "lr3e-02"]}
+    assert len(said) == 1 and "loreft: 2 of 2 points tie at the best dev score 0" in said[0]
+    fake_result(run_dir(runs[1].config), "dev", 0.5)
+    said.clear()
+    assert "ties" not in select(spec, runs, log=said.append) and said == []
+
+
 def test_debug_sweep_end_to_end_skips_completed_runs(tmp_path):
     spec = load_sweep(write_spec(tmp_path, grid={"train.lr": [1.0e-3]}))
     runs = expand(spec, "dev")

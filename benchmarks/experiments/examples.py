@@ -42,8 +42,9 @@ def scored_sets(config: ExperimentConfig) -> list[tuple[str, list[str], list[str
 def train_examples(config: ExperimentConfig) -> list:
     """The training rows; with ``data.decontaminate``, without those that match a scored example
     either way: a training row most of whose 8-grams occur in a scored set (a near-copy of one of
-    its examples; each train task against each scored set, templates stripped), and every training row that shares an 8-gram (or its whole text) with a scored example
-    the guard flags, until the guard (:func:`contamination`) finds nothing."""
+    its examples; each train task against each scored set, templates stripped), and every training
+    row that shares an 8-gram (or its whole text) with a scored example the guard flags, until the
+    guard (:func:`contamination`) finds nothing."""
     groups = [get_task(name).load(config.data.train_split, config.data.data_root, config.data.train_limit)
               for name in config.data.train]
     examples = [e for group in groups for e in group]

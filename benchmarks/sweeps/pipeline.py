@@ -38,7 +38,7 @@ def run_stages(spec: SweepSpec, stage: str = "all", wait: bool = True, log=print
         log(f"sweep {spec.name}: dev stage, {len(runs)} runs ({spec.executor.kind})")
         launch(spec, runs, wait=wait or stage == "all", overwrite_stale=overwrite_stale, log=log)
     if stage == "all":
-        log(f"selected on dev scores only: {select(spec)['chosen']}")
+        log(f"selected on dev scores only: {select(spec, log=log)['chosen']}")
     if stage in ("final", "all"):
         # seed-major (stable) order: a final stage cut short leaves whole seeds, which tables can show
         runs = sorted(expand(spec, "final", read_selection(spec)) + floor_runs(spec), key=lambda run: run.seed)

@@ -89,8 +89,11 @@ def check_dev_isolation(spec: SweepSpec, dev_runs: list[Run] | None = None, log=
             "data.resplit=fixed keeps them apart")
 
 
-def select(spec: SweepSpec, runs: list[Run] | None = None) -> dict:
-    """Choose each method's point from its dev runs; write and return the selection record."""
+def select(spec: SweepSpec, runs: list[Run] | None = None, log=print) -> dict:
+    """Choose each method's point from its dev runs; write and return the selection record. Where
+    the best dev score is shared by several points (e.g. every point scored 0.0), the earlier one
+    is chosen as always, but the record lists the tie (``ties``) and a warning says so: the dev
+    set did not tell the points apart."""
     if not has_search(spec):  # one point per method: nothing to choose, no dev runs needed
         chosen = {method: search_points(m)[0] for method, m in spec.methods.items()}
         record = {"sweep": spec.name, "suite": spec.suite, "criterion": "no search: one point per method",
@@ -114,7 +117,7 @@ def select(spec: SweepSpec, runs: list[Run] | None = None) -> dict:
         entry = scores.setdefault(run.method, {}).setdefault(run.point, {"seeds": {}, "per_task": {}})
         entry["seeds"][str(run.seed)] = score
         entry["per_task"][str(run.seed)] = per_task
-    chosen, space = {}, {}
+    chosen, space, ties = {}, {}, {}
     for method, method_spec in spec.methods.items():
         points = search_points(method_spec)
         space[method] = points
@@ -124,9 +127,16 @@ def select(spec: SweepSpec, runs: list[Run] | None = None) -> dict:
         labels = point_labels(points)
         best = max(points, key=lambda p: (by_label[labels[points.index(p)]]["score"], -points.index(p)))
         chosen[method] = best
+        top = by_label[labels[points.index(best)]]["score"]
+        tied = [labels[i] for i in range(len(points)) if by_label[labels[i]]["score"] == top]
+        if len(tied) > 1:
+            ties[method] = tied
+            log(f"sweep {spec.name}: warning: {method}: {len(tied)} of {len(points)} points tie at the best dev "
+                f"score {top:.4g} ({', '.join(tied)}); the earlier one is chosen, but the dev set does not tell "
+                "them apart (widen the grid, train longer or score more dev rows)")
     record = {"sweep": spec.name, "suite": spec.suite,
               "criterion": "mean over dev tasks of the primary metric, mean over seeds; ties: earlier point",
-              "space": space, "dev_scores": scores, "chosen": chosen}
+              "space": space, "dev_scores": scores, "chosen": chosen, **({"ties": ties} if ties else {})}
     atomic_write_json(spec.root / SELECTION_FILE, record)
     return record
 
