@@ -135,7 +135,6 @@ def command_tables(args) -> int:
     from benchmarks.report.plots import write_plots
     from benchmarks.report.readme import refresh_readme
     from benchmarks.report.publish import write_tables
-
     from benchmarks.report.curves import write_curves
     from benchmarks.report.judge_agreement import write_agreement
 

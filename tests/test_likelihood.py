@@ -111,6 +111,9 @@ def test_option_text_scores_are_length_normalised_log_likelihoods(tiny_llama_dir
         assert answer == options(example)[max(range(len(direct)), key=direct.__getitem__)]
     with pytest.raises(ValueError, match="unknown likelihood scoring 'nope'"):
         rank_options(model, tokenizer, examples, scoring="nope")
+    reft = get_reft_model(model, ReftConfig("loreft", rank=2, layers=[0], positions="l1"))
+    with pytest.warns(UserWarning, match="question-only context, not the prompt the interventions were trained on"):
+        rank_options(reft, tokenizer, examples[:1], progress=False, scoring="likelihood-text")
 
 
 def test_likelihood_scoring_refuses_a_prompt_without_options():

@@ -48,7 +48,6 @@ PROMPTS = {
                  "# Instruction\n{instruction}\n\n# Response A\n{a}\n\n# Response B\n{b}\n\n"
                  "Which response is better? Answer with the single letter A or B."),
 }
-JUDGE_PROMPT = PROMPTS["local_lm"]
 
 
 def alpaca_eval_gpt4(outputs: Sequence[dict], references: Sequence[dict], directory: Path) -> dict:
@@ -142,7 +141,6 @@ JUDGES: dict[str, Callable[[], Callable]] = {
     "local_lm_rubric": lambda: LocalLMJudge(prompt="local_lm_rubric"),
     "length": LengthJudge,
 }
-OFFLINE_JUDGES = ("local_lm", "local_lm_rubric", "length")
 
 
 def get_judge(name: str) -> Callable:

@@ -25,6 +25,7 @@ prompt positions are intervened exactly as in generation (``ReftModel.forward`` 
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Sequence
 
 import torch
@@ -88,6 +89,10 @@ def rank_options(model: nn.Module, tokenizer, examples: Sequence[Example], batch
     ``likelihood`` sums over the target's tokens, ``likelihood-text`` divides by the text's length)."""
     if scoring not in REQUESTS:
         raise ValueError(f"unknown likelihood scoring {scoring!r}; known: {sorted(REQUESTS)}")
+    if scoring == "likelihood-text" and isinstance(model, ReftModel):
+        warnings.warn("likelihood-text scores a question-only context, not the prompt the interventions were "
+                      "trained on: a ReFT model's score here does not measure what it learnt (use "
+                      "eval.scoring=likelihood or generate)", stacklevel=2)
     requests = [(i, option, *REQUESTS[scoring](e, option)) for i, e in enumerate(examples) for option in options(e)]
     scores: list[float] = []
     device = next(model.parameters()).device

@@ -43,16 +43,20 @@ def _order(method: str) -> int:
     return order.index(method) if method in order else len(order)
 
 
-def curve_table(df: pd.DataFrame, task: str) -> tuple[str, dict]:
-    """The markdown table (methods × sizes) and the points it shows."""
-    points = curve_points(df, task)
+def majority(df: pd.DataFrame, task: str) -> tuple[pd.Series, object] | None:
+    """The majority-class scores per seed (%) and per-example record of ``task``, if recorded."""
+    scores, examples = majority_cells(df[df["task"] == task], {task: task})
+    return (scores[task], examples[task]) if task in examples else None
+
+
+def curve_table(df: pd.DataFrame, task: str, points: dict, floor) -> str:
+    """The markdown table (methods × sizes) of ``points``, the majority class (``floor``) first."""
     sizes = sorted({rows for _, rows in points})
     methods = sorted({method for method, _ in points}, key=_order)
     header = ["Method", "Params%", *(f"{rows:,} rows" for rows in sizes)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    scores, examples = majority_cells(df[df["task"] == task], {task: task})
-    if task in examples:
-        majority = cell_text(scores[task], [examples[task]])
+    if floor is not None:
+        majority = cell_text(floor[0], [floor[1]])
         lines.append(f"| {MAJORITY} | — | " + " | ".join([majority] * len(sizes)) + " |")
     seeds = df["seed"].nunique()
 
@@ -66,7 +70,7 @@ def curve_table(df: pd.DataFrame, task: str) -> tuple[str, dict]:
         cells = [shown(points.get((method, s))) for s in sizes]
         params = next(p["params"] for (m, _), p in points.items() if m == method)
         lines.append(f"| {method} | {format_params(params)} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n", points
+    return "\n".join(lines) + "\n"
 
 
 def paired_lines(points: dict) -> str:
@@ -85,7 +89,7 @@ def paired_lines(points: dict) -> str:
     return "\n".join(lines) + "\n" if len(lines) > 2 else ""
 
 
-def plot_curve(df: pd.DataFrame, task: str, points: dict, title: str, path: Path) -> list[Path]:
+def plot_curve(points: dict, floor, title: str, path: Path) -> list[Path]:
     """Score against training rows (log scale), 95% intervals as error bars, the majority class dashed."""
     figure = Figure(figsize=(7, 4.2), layout="constrained")
     ax = figure.subplots()
@@ -96,9 +100,8 @@ def plot_curve(df: pd.DataFrame, task: str, points: dict, title: str, path: Path
                            if points[method, r]["examples"] else [m, m] for r, m in zip(sizes, means)])
         ax.errorbar(sizes, means, yerr=[means - bounds[:, 0], bounds[:, 1] - means], marker="o", capsize=3,
                     color=f"C{i}", label=method)
-    scores, examples = majority_cells(df[df["task"] == task], {task: task})
-    if task in examples:
-        ax.axhline(scores[task].mean(), color="0.3", linestyle="--", linewidth=1, label=MAJORITY)
+    if floor is not None:
+        ax.axhline(floor[0].mean(), color="0.3", linestyle="--", linewidth=1, label=MAJORITY)
     ax.set_xscale("log")
     ax.set_xlabel("training rows (log scale)")
     ax.set_ylabel("test accuracy (%)")
@@ -120,15 +123,15 @@ def write_curves(root: str | Path = "results/curves", tables: str | Path = "resu
         tasks = sorted(df["task"].unique())
         sections = []
         for task in tasks:
-            text, points = curve_table(df, task)
-            paired = paired_lines(points)
+            points, floor = curve_points(df, task), majority(df, task)
+            text, paired = curve_table(df, task, points, floor), paired_lines(points)
             models = ", ".join(sorted(df["model"].unique()))
             sections.append(f"**{task}** ({models})\n\n{text}"
                             + (f"\n**Paired tests** (ReFT A against baseline B at the same size, on the examples "
                                f"both scored; McNemar, two-sided; p ≥ 0.05 is no difference):\n\n{paired}"
                                if paired else ""))
             name = folder.name if len(tasks) == 1 else f"{folder.name}_{task.replace('/', '_')}"
-            written += plot_curve(df, task, points, f"{task} on {models}: learning curve (95% intervals)",
+            written += plot_curve(points, floor, f"{task} on {models}: learning curve (95% intervals)",
                                   Path(plots) / name)
         seeds = ", ".join(map(str, sorted(df["seed"].unique())))
         text = (f"# Learning curve: {folder.name}\n\n" + "\n".join(sections)

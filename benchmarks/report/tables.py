@@ -313,6 +313,7 @@ def table_notes(df: pd.DataFrame, suite: str) -> list[str]:
     absent = [c for t, c in spec.columns.items() if t not in set(results["task"])]
     metrics = "; ".join(f"{m} ({', '.join(name(t) for t in sorted(g['task'].unique()))})"
                         for m, g in results.groupby("metric"))
+    ran_per_row = [{name(t) for t in g["task"]} for _, g in results.groupby(["model", "method"])]
     trained = results[results["method"] != METHOD_LABELS["none"]].dropna(subset=["train_rows"])
     rows_per_task = "; ".join(f"{name(task)} {', '.join(f'{int(n):,d}' for n in sorted(g['train_rows'].unique()))}"
                               for task, g in trained.groupby("task"))
@@ -330,7 +331,7 @@ def table_notes(df: pd.DataFrame, suite: str) -> list[str]:
              + (" Avg: per seed, the mean over the paper's tasks present, for rows that ran all of them; tasks "
                 "after Avg are not in the paper's table and not in Avg." if spec.average else "")
              + "".join(f" {column}: the same mean over {', '.join(members)} only." for column, members
-                       in spec.groups.items() if column in set().union(*(set(r.scores) for r in table_rows(df, suite))))]
+                       in spec.groups.items() if any(set(members) <= ran for ran in ran_per_row))]
     undefined = results[results["value"].isna()]
     if not undefined.empty:
         notes.append("NaN: " + "; ".join(f"{r.method} {name(r.task)} {r.metric}, seed {r.seed} ({Path(r.file).name})"
