@@ -33,6 +33,13 @@ for peft prompt tuning, whose virtual tokens go before left padding and which ig
 ``add_bos_token``, ``prefix_token_id``, ... Data of local tasks load offline with
 ``HF_DATASETS_OFFLINE=1`` and ``dataset_path: json`` + ``dataset_kwargs: {data_files: ...}``.
 
+**Tokenization.** A ``(context, continuation)`` request is split as training splits a pair
+(``reft.data.split_pair``): the whole string tokenized once, cut after the context's own tokens,
+the context keeping its trailing whitespace (lm-eval would move it into the continuation, which
+shifts every last-position intervention by one token) and the tokenizer's special tokens (as in
+training; ``add_bos_token`` does not change loglikelihood requests). So a loglikelihood here equals
+``benchmarks.experiments.likelihood.score_pairs`` on the same pair.
+
 **ReFT positions.** A ``ReftModel`` called without positions treats the whole unpadded input as the
 prompt. For a loglikelihood request ``(context, continuation)`` the input is
 ``context + continuation[:-1]`` and the prompt must be the *context* alone, as in training (where
@@ -70,6 +77,7 @@ from lm_eval.models.huggingface import HFLM
 from lm_eval.models.utils_hf import stop_sequences_criteria
 
 from reft.architectures import unwrap
+from reft.data import split_pair
 from reft.model import ReftModel
 
 logger = logging.getLogger(__name__)
@@ -196,6 +204,21 @@ class ReftLM(HFLM):
                                          **generation_kwargs)
 
     # ----------------------------------------------------------------- loglikelihood
+    def _encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        """Training's split of ``context + continuation`` (``reft.data.split_pair``), not lm-eval's.
+
+        lm-eval moves the context's trailing whitespace into the continuation before splitting. With
+        prompts that end in ``\n`` (every template here) that takes the last token the interventions
+        were trained on out of the prompt and shifts every last-position edit by one: silently wrong
+        scores (a trained LoReFT on BoolQ: −47.6 through lm-eval's split vs −10.2 with training's).
+        Here the context keeps its whitespace and is tokenized with the tokenizer's own special tokens,
+        as in training, so a loglikelihood equals ``benchmarks.experiments.likelihood.score_pairs``."""
+        context_enc, continuation_enc = split_pair(self.tokenizer, context, continuation)
+        if not continuation_enc:
+            raise ValueError(f"continuation {continuation!r} tokenizes into the context's last token: "
+                             "nothing to score")
+        return context_enc, continuation_enc
+
     def _pad(self, rows: list[tuple[int, ...]]) -> tuple[torch.Tensor, torch.Tensor]:
         width = max(len(row) for row in rows)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0

@@ -28,15 +28,40 @@ class TokenizedExample:
     prompt_length: int
 
 
+def split_pair(tokenizer, prompt: str, response: str, max_length: int | None = None) -> tuple[list[int], list[int]]:
+    """``(prompt_ids, response_ids)``: the one split of a pair that training, likelihood scoring and
+    the lm-eval adapter all use, so a ReFT intervention edits the same tokens everywhere.
+
+    ``prompt_ids`` = tokenize(prompt), exactly what generation sees (special tokens included, trailing
+    whitespace kept: lm-eval's ``_encode_pair`` moves it into the continuation, which would shift
+    every last-position edit by one). ``response_ids`` = what follows those tokens when
+    ``prompt + response`` is tokenized as one string (pyreft's way), or, when the one-string
+    tokenization does not start with ``prompt_ids`` (the prompt ends in a space that merges into the
+    response's first word), tokenize(response) alone: pyreft would then train on a prompt whose last
+    token is the merged word, a state generation never sees, and never learn that word. No template
+    here ends that way (all end in ``\n``), so the two agree on every shipped task. ``max_length``
+    truncates prompt + response from the right (the response first), as training does.
+    """
+    prompt_ids = list(tokenizer(prompt)["input_ids"])
+    whole = list(tokenizer(prompt + response)["input_ids"])
+    n = len(prompt_ids)
+    if whole[:n] == prompt_ids:
+        response_ids = whole[n:]
+    else:
+        response_ids = list(tokenizer(response, add_special_tokens=False)["input_ids"])
+    if max_length is not None:
+        prompt_ids, response_ids = prompt_ids[:max_length], response_ids[:max(0, max_length - n)]
+    return prompt_ids, response_ids
+
+
 def tokenize_pair(tokenizer, prompt: str, response: str, max_length: int = 512,
                   add_eos: bool = True) -> TokenizedExample:
-    """Tokenize one pair; the response is truncated first when the pair exceeds ``max_length``."""
-    prompt_ids = tokenizer(prompt, max_length=max_length, truncation=True)["input_ids"]
-    text = prompt + response + (tokenizer.eos_token if add_eos else "")
-    input_ids = tokenizer(text, max_length=max_length, truncation=True)["input_ids"]
-    n = len(prompt_ids)
-    labels = [IGNORE_INDEX] * min(n, len(input_ids)) + list(input_ids[n:])
-    return TokenizedExample(list(input_ids), labels, n)
+    """Tokenize one pair (``split_pair`` with EOS appended to the response); the response is
+    truncated first when the pair exceeds ``max_length``."""
+    prompt_ids, response_ids = split_pair(tokenizer, prompt, response + (tokenizer.eos_token if add_eos else ""),
+                                          max_length)
+    labels = [IGNORE_INDEX] * len(prompt_ids) + response_ids
+    return TokenizedExample(prompt_ids + response_ids, labels, len(prompt_ids))
 
 
 class SupervisedDataset(Dataset):

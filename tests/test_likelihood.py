@@ -51,8 +51,8 @@ def test_option_texts_are_read_from_the_prompt():
 
 @torch.no_grad()
 def _direct_score(model, tokenizer, prompt: str, target: str, **kwargs) -> float:
-    p = tokenizer(prompt)["input_ids"]
-    t = tokenizer(target, add_special_tokens=False)["input_ids"]
+    p = tokenizer(prompt)["input_ids"]  # training's split: the whole string, cut after the prompt's tokens
+    t = tokenizer(prompt + target)["input_ids"][len(p):]
     ids = torch.tensor([p + t])
     logits = model(input_ids=ids, attention_mask=torch.ones_like(ids), **kwargs).logits.float()
     logprobs = torch.log_softmax(logits[0, :-1], dim=-1)

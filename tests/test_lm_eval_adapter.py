@@ -112,12 +112,10 @@ def _task_manager(task_dir):
 
 
 def _encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
-    """lm-eval's tokenization: trailing context spaces move to the continuation; split the whole."""
-    spaces = len(context) - len(context.rstrip())
-    if spaces:
-        context, continuation = context[:-spaces], context[-spaces:] + continuation
-    whole, ctx = tokenizer.encode(context + continuation), tokenizer.encode(context)
-    return ctx, whole[len(ctx):]
+    """Training's split (reft.data.split_pair), which the adapter uses instead of lm-eval's."""
+    from reft.data import split_pair
+
+    return split_pair(tokenizer, context, continuation)
 
 
 def _direct_logprob(model, ctx: list[int], cont: list[int], **call) -> float:
@@ -147,7 +145,7 @@ PAIRS = [
     ("The cat sat", " on the mat."),
     ("The cat sat on", " the mat."),  # the same tokens as the previous pair, split later
     ("A much longer context, so that this batch holds rows of very different lengths and needs padding. ",
-     "It ends here."),  # trailing space moves to the continuation
+     "It ends here."),  # trailing space: lm-eval would move it into the continuation
     ("Short", " one"),
 ]
 
@@ -252,3 +250,41 @@ def test_peft_lora_checkpoint_scores_through_the_cli_constructor(tmp_path, token
     assert logprob == pytest.approx(_direct_logprob(wrapped, ctx, cont), abs=2e-3)
     with wrapped.disable_adapter():
         assert abs(logprob - _direct_logprob(wrapped, ctx, cont)) > 1e-2  # random B: not the base model
+
+
+DIREFT = {"name": "direft", "rank": 2, "positions": "l1", "layers": [3, 15]}
+
+
+@pytest.mark.parametrize("spec", [LOREFT, DIREFT, LORA], ids=lambda spec: spec["name"])
+def test_loglikelihood_equals_the_projects_scoring_on_prompts_ending_in_newline(spec, tokenizer):
+    """Issue 18.1: lm-eval's ``_encode_pair`` moves a context's trailing ``\n`` into the continuation,
+    so the last prompt token the interventions were trained on would leave the prompt. The adapter
+    splits as training does: its loglikelihood equals ``score_pairs`` (the project's scorer) on the
+    project's own BoolQ prompts, which all end in ``\n``."""
+    from lm_eval.api.model import TemplateLM
+
+    from baselines import build_method
+    from benchmarks.experiments.likelihood import option_target, options, score_pairs
+    from benchmarks.lm_eval_adapter import ReftLM
+    from benchmarks.tasks import get_task
+    from reft.pretrained import load_model
+
+    examples = get_task("commonsense/boolq").load("test")[:2]
+    pairs = [(e.prompt, option_target(e, option)) for e in examples for option in options(e)]
+    assert all(prompt.endswith("\n") for prompt, _ in pairs)
+    torch.manual_seed(0)
+    _, wrapped = build_method(load_model(SMOLLM2), spec)
+    if spec["name"] != "lora":
+        for param in wrapped.interventions.parameters():
+            param.data.normal_(0, 0.05)  # far from the identity: a shifted position changes the score
+    wrapped.eval()
+    lm = ReftLM(wrapped=wrapped, tokenizer=tokenizer, batch_size=1)
+    got = [logprob for logprob, _ in lm.loglikelihood(_instances(pairs), disable_tqdm=True)]
+    assert got == pytest.approx(score_pairs(wrapped, tokenizer, pairs, batch_size=1), abs=1e-5)
+    # lm-eval's own split drops the trailing newline from the context
+    lm_eval_ctx, _ = TemplateLM._encode_pair(lm, *pairs[0])
+    assert len(lm_eval_ctx) == len(tokenizer(pairs[0][0])["input_ids"]) - 1
+    if spec["name"] != "lora":  # and that would score something else
+        shifted = _direct_logprob(wrapped, *TemplateLM._encode_pair(lm, *pairs[0]),
+                                  prompt_lengths=torch.tensor([len(lm_eval_ctx)]))
+        assert abs(shifted - got[0]) > 1e-2

@@ -18,8 +18,9 @@ answer; a continuation per option is scored after the prompt. Two continuations 
   untrained models: a ReFT model would be intervened on the question context, not its prompt.
 
 The options are read from the prompt's ``Answer format: a/b/c`` line (every commonsense task), and
-an option's target is the gold's target with the gold replaced by the option. With a ReFT model the
-prompt positions are intervened exactly as in generation (``ReftModel.forward`` places them from
+an option's target is the gold's target with the gold replaced by the option. Prompt and target are
+tokenized as training tokenizes them (``reft.data.split_pair``: one string, split after the
+prompt's tokens). With a ReFT model the prompt positions are intervened exactly as in generation (``ReftModel.forward`` places them from
 ``prompt_lengths``)."""
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from tqdm import tqdm
 
 from benchmarks.tasks.data import Example
 from reft import ReftModel
+from reft.data import split_pair
 
 _ANSWER_FORMAT = re.compile(r"Answer format:\s*([\w]+(?:/[\w]+)+)")
 
@@ -82,6 +84,39 @@ REQUESTS = {"likelihood": lambda example, option: (example.prompt, option_target
 
 
 @torch.no_grad()
+def score_pairs(model: nn.Module, tokenizer, pairs: Sequence[tuple[str, str]], batch_size: int = 8,
+                max_length: int = 512, progress: bool = False, desc: str = "likelihood") -> list[float]:
+    """Σ_t log p(target_t | prompt, target_<t) per ``(prompt, target)``, tokenized as training
+    tokenizes a pair (``reft.data.split_pair``; the prompt is left-truncated to ``max_length``).
+
+    Right-padded batches; a ``ReftModel`` is intervened on the prompt positions only
+    (``prompt_lengths``), as in training and generation. The lm-eval adapter's loglikelihood equals
+    this on the same pair (tests/test_lm_eval_adapter.py)."""
+    scores: list[float] = []
+    device = next(model.parameters()).device
+    model.eval()
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    for start in tqdm(range(0, len(pairs), batch_size), desc=desc, disable=not progress, leave=False):
+        batch = pairs[start:start + batch_size]
+        split = [split_pair(tokenizer, prompt, target) for prompt, target in batch]
+        prompts, targets = [p[-max_length:] for p, _ in split], [t for _, t in split]
+        if empty := [target for (_, target), t in zip(batch, targets) if not t]:
+            raise ValueError(f"target {empty[0]!r} tokenizes into the prompt's last token: nothing to score")
+        # the input is prompt + target[:-1] (the last target token is only predicted), right-padded
+        width = max(len(p) + len(t) - 1 for p, t in zip(prompts, targets))
+        ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for row, (p, t) in enumerate(zip(prompts, targets)):
+            ids[row, :len(p) + len(t) - 1] = torch.tensor((p + t)[:-1])
+            mask[row, :len(p) + len(t) - 1] = 1
+        kwargs = {"prompt_lengths": torch.tensor([len(p) for p in prompts])} if isinstance(model, ReftModel) else {}
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs).logits
+        for row, (p, t) in enumerate(zip(prompts, targets)):
+            logprobs = torch.log_softmax(logits[row, len(p) - 1:len(p) + len(t) - 1], dim=-1, dtype=torch.float32)
+            scores.append(float(logprobs.gather(-1, torch.tensor(t, device=logprobs.device)[:, None]).sum()))
+    return scores
+
+
 def rank_options(model: nn.Module, tokenizer, examples: Sequence[Example], batch_size: int = 8,
                  max_length: int = 512, progress: bool = True, desc: str = "likelihood",
                  scoring: str = "likelihood") -> list[tuple[str, list[float]]]:
@@ -94,29 +129,11 @@ def rank_options(model: nn.Module, tokenizer, examples: Sequence[Example], batch
                       "trained on: a ReFT model's score here does not measure what it learnt (use "
                       "eval.scoring=likelihood or generate)", stacklevel=2)
     requests = [(i, option, *REQUESTS[scoring](e, option)) for i, e in enumerate(examples) for option in options(e)]
-    scores: list[float] = []
-    device = next(model.parameters()).device
-    model.eval()
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    for start in tqdm(range(0, len(requests), batch_size), desc=desc, disable=not progress, leave=False):
-        batch = requests[start:start + batch_size]
-        prompts = [tokenizer(p, add_special_tokens=True)["input_ids"][-max_length:] for _, _, p, _ in batch]
-        targets = [tokenizer(t, add_special_tokens=False)["input_ids"] for _, _, _, t in batch]
-        width = max(len(p) + len(t) for p, t in zip(prompts, targets))
-        ids = torch.full((len(batch), width), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for row, (p, t) in enumerate(zip(prompts, targets)):  # right padding: prompt, target, pad
-            ids[row, :len(p) + len(t)] = torch.tensor(p + t)
-            mask[row, :len(p) + len(t)] = 1
-        kwargs = {"prompt_lengths": torch.tensor([len(p) for p in prompts])} if isinstance(model, ReftModel) else {}
-        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs).logits.float()
-        logprobs = torch.log_softmax(logits[:, :-1], dim=-1).cpu()
-        for row, ((_, _, _, text), p, t) in enumerate(zip(batch, prompts, targets)):
-            positions = torch.arange(len(p) - 1, len(p) + len(t) - 1)
-            total = float(logprobs[row, positions, torch.tensor(t)].sum())
-            scores.append(total / len(text.strip()) if scoring == "likelihood-text" else total)
+    sums = score_pairs(model, tokenizer, [(prompt, target) for _, _, prompt, target in requests], batch_size,
+                       max_length, progress, desc)
+    scores = [total / len(target.strip()) if scoring == "likelihood-text" else total
+              for (_, _, _, target), total in zip(requests, sums)]
     ranked: dict[int, list[tuple[str, float]]] = {}
     for (i, option, _, _), score in zip(requests, scores):
         ranked.setdefault(i, []).append((option, score))
     return [(max(ranked[i], key=lambda item: item[1])[0], [s for _, s in ranked[i]]) for i in range(len(examples))]
-
