@@ -39,6 +39,7 @@ from torch import nn
 from transformers.activations import ACT2FN
 
 from reft.files import atomic_save_tensors
+from reft.typed import check_types
 
 from .heads import unfreeze_head
 from .registry import Method, reject_unknown
@@ -150,7 +151,7 @@ class BottleneckMethod(Method):
 
     def parse(self, options: dict) -> BottleneckConfig:
         reject_unknown(options, {f.name for f in fields(BottleneckConfig)} - {"kind"}, repr(self.name))
-        return BottleneckConfig(kind=self.kind, **options)
+        return BottleneckConfig(kind=self.kind, **check_types(BottleneckConfig, options, f"method {self.name!r}"))
 
     def wrap(self, model: nn.Module, config: BottleneckConfig) -> nn.Module:
         return add_bottleneck_adapters(model, config)

@@ -21,6 +21,8 @@ from typing import Iterator
 
 from torch import nn
 
+from reft.typed import check_types
+
 from .heads import head_names, peft_task_type
 from .registry import Method
 
@@ -55,7 +57,7 @@ class PeftMethod(Method):
         if unknown:
             raise ValueError(f"unknown option(s) {unknown} for peft {cls.__name__} (method {self.name!r}); "
                              f"see peft's documentation of {cls.__name__}")
-        return cls(**{"task_type": task_type, **options})
+        return cls(**{"task_type": task_type, **check_types(cls, options, f"method {self.name!r}")})
 
     def wrap(self, model: nn.Module, options: dict) -> nn.Module:
         from peft import get_peft_model

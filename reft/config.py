@@ -8,6 +8,7 @@ from typing import Any
 
 from .interventions import intervention_class
 from .positions import SHORT_PROMPT_RULES, PositionSpec
+from .typed import check_types
 
 
 @dataclass
@@ -73,4 +74,4 @@ class ReftConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown ReftConfig key(s) {unknown} in {source}; known: {sorted(known)}")
-        return cls(**values)
+        return cls(**check_types(cls, values, source))

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import (AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification,
+from transformers import (AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification,
                           AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase)
 
 TASK_CLASSES = {"causal-lm": AutoModelForCausalLM, "sequence-classification": AutoModelForSequenceClassification,
@@ -92,6 +92,19 @@ def resolve(name: str) -> str:
         target.parent.mkdir(parents=True, exist_ok=True)
         _dequantize_gguf(spec, target)
     return str(target)
+
+
+def model_skeleton(name: str, task: str = "causal-lm", **kwargs) -> PreTrainedModel:
+    """The architecture of ``name`` built from its config on the ``meta`` device: no weights are
+    read or allocated (a fraction of a second), so a method can be attached to it to check that it
+    fits (layers in range, target modules present) before a run loads the real model."""
+    if task not in TASK_CLASSES:
+        raise ValueError(f"unknown task {task!r}; use one of {sorted(TASK_CLASSES)}")
+    config = AutoConfig.from_pretrained(resolve(name), **kwargs)
+    with torch.device("meta"):
+        model = TASK_CLASSES[task].from_config(config)
+    model.config._name_or_path = name
+    return model
 
 
 def load_tokenizer(name: str, **kwargs) -> PreTrainedTokenizerBase:

@@ -163,3 +163,29 @@ def test_alpaca_eval_is_judged_externally():
                       {"instruction": "Write a poem.", "output": "ref", "dataset": "vicuna", "generator": "d"})
     assert alpaca_eval_records([example], ["A poem."], "loreft") == [
         {"instruction": "Write a poem.", "output": "A poem.", "dataset": "vicuna", "generator": "loreft"}]
+
+
+def test_numeric_golds_with_separators_and_fractions_are_numbers():
+    assert within_tolerance(1000.0, "1,000") and within_tolerance(0.75, "3/4") and within_tolerance(5.0, " $5 ")
+    assert within_tolerance(-2.5, "-5/2") and not within_tolerance(1.0, "3/4")
+    assert math_answer("so 1000 in all. The answer is 1,000.", "1,000")
+
+
+@pytest.mark.parametrize("gold", ["", "n/a", "3/0", "twelve"])
+def test_a_gold_that_is_not_a_number_is_wrong_with_a_warning_not_an_exception(gold):
+    with pytest.warns(UserWarning, match="is not a number: scored as wrong"):
+        assert not within_tolerance(12.0, gold)
+
+
+def test_the_evaluator_counts_unscorable_golds_and_names_their_rows():
+    from benchmarks.experiments.evaluate import _scored
+
+    gsm8k = get_task("arithmetic/gsm8k")
+    examples = [Example(id=f"gsm8k:test:{i}", prompt="q", target="", gold=gold, raw={})
+                for i, gold in enumerate(["12", "", "1,000", "n/a"])]
+    outputs = ["The answer is 12.", "The answer is 3.", "The answer is 1000.", "The answer is 4."]
+    with pytest.warns(UserWarning, match=r"arithmetic/gsm8k: 2 of 4 rows cannot be scored .*gsm8k:test:1: "
+                                         r"gold answer '' is not a number; gsm8k:test:3"):
+        metrics, predictions = _scored(gsm8k, examples, outputs, [gsm8k.extract(o) for o in outputs])
+    assert metrics == {"accuracy": 0.5, "unscorable_gold": 2}
+    assert [p.correct for p in predictions] == [True, False, True, False]

@@ -185,6 +185,22 @@ def test_a_run_that_cannot_train_fails_and_writes_no_result(tiny_llama_dir, tmp_
     assert not list(tmp_path.glob("*/seed42/result.json"))
 
 
+@pytest.mark.parametrize("override, message", [
+    ("method.rank=four", "method 'loreft'.rank: expected int, got 'four'"),
+    ("method.layers=[0,9]", "does not fit model"),   # the tiny model has 2 layers
+    ("method.positions=f7+x3", "bad position spec 'f7+x3'"),
+    ("method.ranks=8", "unknown ReftConfig key(s) ['ranks']")])
+def test_a_bad_method_block_is_refused_before_anything_is_created(tiny_llama_dir, tmp_path, capsys, override,
+                                                                  message):
+    """Issue 16: method options are typed and checked against the model's architecture (built on the
+    meta device) before the run directory, its config.json, environment.json or W&B run exist."""
+    overrides = [o.replace("wandb.mode=disabled", "wandb.mode=offline")  # a W&B run would be a leftover too
+                 for o in tiny(tiny_llama_dir, tmp_path)] + [override]
+    assert main(["train", CONFIG, *overrides]) == 2
+    assert message in capsys.readouterr().err
+    assert not any(tmp_path.iterdir()), sorted(str(p) for p in tmp_path.rglob("*"))
+
+
 def test_unscorable_golds_fail_before_training(tmp_path, monkeypatch):
     from benchmarks import tasks
     from benchmarks.experiments.config import load_experiment
@@ -195,14 +211,14 @@ def test_unscorable_golds_fail_before_training(tmp_path, monkeypatch):
 
     def with_bad_gold(*args, **kwargs):
         examples = original(*args, **kwargs)
-        return [dataclasses.replace(examples[0], gold="1,000"), *examples[1:]]
+        return [dataclasses.replace(examples[0], gold="n/a"), *examples[1:]]
 
     monkeypatch.setattr(type(task), "load", lambda self, *a, **k: with_bad_gold(*a, **k) if self is task
                         else original.__func__(self, *a, **k))
     config = load_experiment(REPO / "benchmarks/experiments/arithmetic/smollm2_cpu_loreft.yaml",
                              ["data.eval=[arithmetic/svamp]", "data.eval_limit=5"])
     with pytest.raises(RunRefused, match=r"arithmetic/svamp: 1 gold answer\(s\) its metric cannot score, "
-                                         r"e\.g\. arithmetic/svamp:test:0 \(gold '1,000'\)"):
+                                         r"e\.g\. arithmetic/svamp:test:0 \(gold 'n/a'\)"):
         preflight(config)
 
 

@@ -15,6 +15,7 @@ Every prediction is kept: id, prompt, output, extracted answer, gold, correct.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Any, Iterator, Sequence
 
@@ -127,11 +128,24 @@ def evaluate_task(model: nn.Module, tokenizer, task, examples: Sequence[Example]
 
 
 def _scored(task, examples: Sequence[Example], outputs: list, answers: list) -> tuple[dict[str, float], list]:
+    """Metrics and per-example predictions. Rows whose gold the metric cannot score (e.g. a
+    non-numeric gold for ``within_tolerance``) count as wrong; one warning names them (ids, up to 5)
+    and ``metrics["unscorable_gold"]`` counts them."""
     golds = [e.gold for e in examples]
-    metrics = task.score(answers, golds)
+    unscorable = METRICS[task.metric].unscorable
+    problems = [(e.id, why) for e in examples if unscorable is not None and (why := unscorable(e.gold))]
     judged_per_example = task.kind == "generate" and METRICS[task.metric].is_correct is not None
-    predictions = []
-    for example, output, answer in zip(examples, outputs, answers):
-        correct = task.is_correct(answer, example.gold) if judged_per_example else None
-        predictions.append(Prediction(example.id, example.prompt, output, answer, example.gold, correct))
+    with warnings.catch_warnings():
+        if problems:  # said once below, with the ids, instead of once per row
+            warnings.simplefilter("ignore")
+        metrics = task.score(answers, golds)
+        predictions = []
+        for example, output, answer in zip(examples, outputs, answers):
+            correct = task.is_correct(answer, example.gold) if judged_per_example else None
+            predictions.append(Prediction(example.id, example.prompt, output, answer, example.gold, correct))
+    if problems:
+        warnings.warn(f"{task.key}: {len(problems)} of {len(examples)} rows cannot be scored and count as wrong: "
+                      + "; ".join(f"{example_id}: {why}" for example_id, why in problems[:5])
+                      + (" ..." if len(problems) > 5 else ""), stacklevel=2)
+        metrics["unscorable_gold"] = len(problems)
     return metrics, predictions

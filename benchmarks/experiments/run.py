@@ -18,7 +18,9 @@ A killed run resumes where it stopped: training from its last good checkpoint, e
 first task without a result. A run whose ``result.json`` exists is complete and is not redone.
 A directory is a run's only if its recorded identity equals the config's (``RunConflict`` otherwise,
 with the keys that differ; ``overwrite=True`` deletes it and starts again). Before anything is
-trained, ``preflight`` checks what the run will need at the end: the method options, every task's
+created (run directory, lock, W&B run), ``preflight`` checks what the run will need at the end: the
+method options and that the method fits the model (attached to its architecture on the meta device:
+layers in range, target modules present), every task's
 fingerprint against the one its YAML records, every scored set (non-empty, prompts non-empty,
 golds scorable) and decoding, and that training examples keep target tokens after truncation.
 """
@@ -42,7 +44,7 @@ from baselines.registry import get_method, split_spec
 from reft import distributed
 from reft.data import ClassificationCollator, ClassificationDataset, SupervisedCollator, SupervisedDataset
 from reft.files import atomic_write, atomic_write_json
-from reft.pretrained import load_model, load_tokenizer
+from reft.pretrained import load_model, load_tokenizer, model_skeleton
 from reft.train import TrainingConfig, set_seed, train
 
 from benchmarks.experiments.config import ExperimentConfig
@@ -267,6 +269,10 @@ def preflight(config: ExperimentConfig) -> dict[str, dict]:
     run unless ``data.allow_contamination``)."""
     name, options = split_spec(config.method)
     get_method(name).parse(options)  # unknown or ill-typed method options
+    try:  # the method on the model's architecture (meta device, no weights): layers, target modules
+        build_method(model_skeleton(config.model.name, task=config.model.task, **_head_kwargs(config)), config.method)
+    except (ValueError, KeyError, IndexError, RuntimeError) as error:
+        raise RunRefused(f"method {config.method} does not fit model {config.model.name}: {error}") from error
     for task_name in dict.fromkeys([*config.data.train, *config.data.eval]):
         task = get_task(task_name)
         if task.fingerprint() != task.recorded_fingerprint and not config.data.allow_changed_tasks:
@@ -299,17 +305,24 @@ def preflight(config: ExperimentConfig) -> dict[str, dict]:
 
 
 def _unscorable_golds(task, examples) -> list[str]:
-    """Ids (with the gold) of examples whose gold makes the task's correctness rule raise."""
+    """Ids (with the gold) of examples whose gold the task's metric cannot score: its ``unscorable``
+    rule says so (a non-numeric gold for ``within_tolerance``), or its correctness rule raises. The
+    evaluator would score such rows as wrong; a run refuses them before training instead."""
     from benchmarks.tasks.metrics import METRICS
 
-    if METRICS[task.metric].is_correct is None:
+    metric = METRICS[task.metric]
+    if metric.is_correct is None:
         return []
     blank = task.extract("")
     bad = []
     for example in examples:
         try:
-            task.is_correct(blank, example.gold)
-        except (TypeError, ValueError, ArithmeticError):
+            problem = metric.unscorable(example.gold) if metric.unscorable else None
+            if problem is None:
+                task.is_correct(blank, example.gold)
+        except (TypeError, ValueError, ArithmeticError) as error:
+            problem = str(error)
+        if problem:
             bad.append(f"{example.id} (gold {example.gold!r})")
     return bad
 
@@ -321,6 +334,8 @@ def run_experiment(config: ExperimentConfig, overwrite: bool = False, log=print)
     directory = run_dir(config)
     distributed.init_from_env()  # several processes (torchrun, SLURM tasks) share the training
     main = distributed.is_main()
+    # a run that would fail is refused before anything is created (directory, lock, W&B run)
+    report = None if is_complete(config) and not overwrite else preflight(config)
     lock = DirectoryLock(directory, "run") if main else None
     if main:
         lock.acquire()
@@ -335,8 +350,7 @@ def run_experiment(config: ExperimentConfig, overwrite: bool = False, log=print)
             if main:
                 log(f"run {config.run_name} is complete with this configuration ({directory}): not rerun")
             return directory
-        report = preflight(config)
-        return _run(config, directory, main, report)
+        return _run(config, directory, main, report if report is not None else preflight(config))
     finally:
         if lock is not None:
             lock.release()

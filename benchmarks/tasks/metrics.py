@@ -9,6 +9,8 @@ outside this harness (see :func:`alpaca_eval_records`). Task YAMLs name their me
 
 from __future__ import annotations
 
+import re
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -25,17 +27,47 @@ def exact_match(answer: str, gold: str) -> bool:
     return str(answer).strip() == str(gold).strip()
 
 
+FRACTION = re.compile(r"^(-?\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)$")
+
+
+def gold_number(gold: Any) -> float | None:
+    """A numeric gold answer as a float, or None where it is not a number. Beyond ``float(gold)``:
+    thousands separators and surrounding ``$``/``%``/spaces are dropped (``"1,000"`` → 1000.0, as
+    :func:`last_number` drops them from the response) and ``a/b`` is a fraction (``"3/4"`` → 0.75)."""
+    if isinstance(gold, (int, float)) and not isinstance(gold, bool):
+        return float(gold)
+    text = str(gold).strip().strip("$%").replace(",", "").strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    fraction = FRACTION.match(text)
+    if fraction and float(fraction.group(2)) != 0:
+        return float(fraction.group(1)) / float(fraction.group(2))
+    return None
+
+
+def not_a_number(gold: Any) -> str | None:
+    """Why ``gold`` cannot be scored by :func:`within_tolerance` (None when it can)."""
+    return None if gold_number(gold) is not None else f"gold answer {gold!r} is not a number"
+
+
 def within_tolerance(answer: float, gold: Any) -> bool:
-    """Arithmetic: ``abs(float(gold) - pred) <= 0.001``; a missing number (inf) is wrong."""
-    return abs(float(gold) - float(answer)) <= TOLERANCE
+    """Arithmetic: ``abs(gold - pred) <= 0.001``; a missing number (inf) is wrong. A gold that is
+    not a number (:func:`gold_number` is None: ``""``, ``"n/a"``) is scored wrong with a warning,
+    never an exception: one bad row must not end an evaluation after hours of generation (the
+    evaluator counts such rows and names their ids)."""
+    value = gold_number(gold)
+    if value is None:
+        warnings.warn(f"{not_a_number(gold)}: scored as wrong", stacklevel=2)
+        return False
+    return abs(value - float(answer)) <= TOLERANCE
 
 
 def math_answer(response: str, gold: str) -> bool:
     """The whole arithmetic rule for mixed sets (MATH-10K): ``if not is_float(answer)`` (AQuA-style
     letter golds) compare :func:`first_letter`, else :func:`last_number` within tolerance."""
-    try:
-        float(gold)
-    except ValueError:
+    if gold_number(gold) is None:
         return exact_match(first_letter(response), gold)
     return within_tolerance(last_number(response), gold)
 
@@ -85,11 +117,13 @@ class Metric:
     primary: str
     score: Callable[[Sequence, Sequence], dict[str, float]]
     is_correct: Callable[[Any, Any], bool] | None = None
+    #: why a gold answer cannot be scored (None when it can): such rows count as wrong
+    unscorable: Callable[[Any], str | None] | None = None
 
 
 METRICS = {
     "exact_match": Metric("accuracy", fraction_correct(exact_match), exact_match),
-    "within_tolerance": Metric("accuracy", fraction_correct(within_tolerance), within_tolerance),
+    "within_tolerance": Metric("accuracy", fraction_correct(within_tolerance), within_tolerance, not_a_number),
     "math_answer": Metric("accuracy", fraction_correct(math_answer), math_answer),
     "accuracy": Metric("accuracy", label_accuracy, same_label),
     "accuracy_f1": Metric("accuracy", accuracy_and_f1, same_label),
