@@ -54,7 +54,7 @@ def command_train(args) -> int:
 def command_eval(args) -> int:
     from benchmarks.experiments.config import parse_experiment
     from benchmarks.typed_yaml import apply_overrides
-    from benchmarks.experiments.run import evaluate_run
+    from benchmarks.experiments.rescore import evaluate_run
 
     run = Path(args.run_dir)
     if not (run / "config.json").is_file():
@@ -62,7 +62,7 @@ def command_eval(args) -> int:
     values = apply_overrides(json.loads((run / "config.json").read_text()), args.overrides)
     config = parse_experiment(values, str(run / "config.json"))
     label = args.label or hashlib.sha256(" ".join(sorted(args.overrides)).encode()).hexdigest()[:8]
-    tasks = evaluate_run(config, run, run / "evals" / label)
+    tasks = evaluate_run(config, run, run / "evals" / label, allow_changed_task=args.allow_changed_task)
     print(f"results: {run / 'evals' / label}")
     _print_result(tasks)
     return 0
@@ -211,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("run_dir")
     evaluate.add_argument("overrides", nargs="*", help="e.g. 'data.eval=[arithmetic/aqua]' eval.decoding=paper")
     evaluate.add_argument("--label", help="name of the results folder (default: a hash of the overrides)")
+    evaluate.add_argument("--allow-changed-task", action="store_true",
+                          help="score tasks whose template/extractor/metric changed since the run scored them")
     evaluate.set_defaults(run=command_eval)
     sweep = commands.add_parser("sweep", help="launch a sweep (or: reft sweep status SPEC)")
     sweep.add_argument("spec", help="sweep YAML, or 'status'")

@@ -56,6 +56,24 @@ def test_a_changed_override_on_a_finished_run_is_refused(tiny_llama_dir, tmp_pat
     assert json.loads((directory / "result.json").read_text())["config"]["train"]["lr"] == 0.5
 
 
+def test_rescoring_on_a_task_changed_since_the_run_is_refused(tiny_llama_dir, tmp_path, capsys, monkeypatch):
+    """Issue 16.6: ``reft eval`` compares each task's fingerprint with the run's record."""
+    from benchmarks import tasks
+
+    assert main(["train", CONFIG, *tiny(tiny_llama_dir, tmp_path)]) == 0
+    directory = tmp_path / "commonsense-smollm2-cpu-loreft" / "seed42"
+    rescore = ["eval", str(directory), "data.eval_limit=2", "--label", "again"]
+    task = tasks.TASKS["commonsense/arc_easy"]
+    monkeypatch.setitem(tasks.TASKS, "commonsense/arc_easy", dataclasses.replace(task, trigger="the answer is"))
+    assert main(rescore) == 2
+    err = capsys.readouterr().err
+    assert "task(s) changed since they were scored: commonsense/arc_easy" in err and "the run recorded" in err
+    assert not (directory / "evals" / "again" / "result.json").exists()
+    assert main([*rescore, "--allow-changed-task"]) == 0
+    monkeypatch.setitem(tasks.TASKS, "commonsense/arc_easy", task)
+    assert main(["eval", str(directory), "data.eval_limit=2", "--label", "same"]) == 0  # unchanged: scored
+
+
 def test_a_killed_run_is_not_resumed_under_another_configuration(tiny_llama_dir, tmp_path):
     from benchmarks.experiments.config import load_experiment
     from benchmarks.experiments.identity import RunConflict

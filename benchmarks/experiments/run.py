@@ -246,23 +246,6 @@ def _evaluate(config: ExperimentConfig, directory: Path, tokenizer, wrapped, log
     return results
 
 
-def evaluate_run(config: ExperimentConfig, run: Path, out: Path) -> dict:
-    """Score a finished run's saved model on ``config``'s eval tasks; results go under ``out``."""
-    if not (run / "model" / "method.json").is_file():
-        raise FileNotFoundError(f"{run / 'model'} holds no saved method: the run has not finished training")
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "config.json", config.to_dict())
-    tokenizer = load_tokenizer(config.model.name)
-    model = load_model(config.model.name, task=config.model.task, dtype=config.model.dtype, **_head_kwargs(config))
-    _, wrapped = load_method(model, run / "model")
-    logger = WandbLogger(config, out)
-    tasks = _evaluate(config, out, tokenizer, wrapped, logger)
-    logger.finish({})
-    atomic_write_json(out / "result.json", {"run": str(run), "tasks": tasks, "config": config.to_dict(),
-                                            "environment": environment(config)})
-    return tasks
-
-
 def preflight(config: ExperimentConfig) -> dict[str, dict]:
     """Everything a run needs at its end, checked before it trains (``RunRefused`` naming the thing);
     returns the contamination report (a scored set that overlaps the training prompts refuses the
