@@ -24,8 +24,11 @@ from typing import Any, Callable, Iterator
 from torch import nn
 
 from reft.files import atomic_directory, atomic_write_json
+from reft.io import check_same_base, describe_base
 
 METHOD_FILE = "method.json"
+#: what the save was trained on (name, type, hidden size, layers): a load onto another shape is named
+BASE_FILE = "base_model.json"
 
 
 class Method:
@@ -125,6 +128,7 @@ def save_method(wrapped: nn.Module, directory: str | Path, overwrite: bool = Fal
                                   "choose another directory or pass overwrite=True")
     with atomic_directory(directory) as tmp:
         get_method(name).save(wrapped, tmp)
+        atomic_write_json(tmp / BASE_FILE, describe_base(wrapped))
         atomic_write_json(tmp / METHOD_FILE, spec)
 
 
@@ -140,7 +144,16 @@ def load_method(model: nn.Module, directory: str | Path) -> tuple[Method, nn.Mod
     spec = read_method_spec(directory)
     name, options = split_spec(spec)
     method = get_method(name)
-    wrapped = method.load(model, Path(directory), method.parse(options))
+    base_file = Path(directory) / BASE_FILE
+    saved_base = json.loads(base_file.read_text()) if base_file.is_file() else None
+    check_same_base(saved_base, model, directory)
+    try:
+        wrapped = method.load(model, Path(directory), method.parse(options))
+    except RuntimeError as error:  # torch's "size mismatch" / "Unexpected key(s)" from a save without base.json
+        if "size mismatch" not in str(error) and "key(s)" not in str(error):
+            raise
+        raise ValueError(f"{directory} (method {name!r}) does not fit {type(model).__name__}: it was saved from "
+                         f"another model ({str(error).splitlines()[0]})") from error
     wrapped._method_spec = spec
     return method, wrapped
 

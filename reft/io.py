@@ -24,6 +24,54 @@ WEIGHTS_NAME = "interventions.safetensors"
 BASE_PREFIX = "base_model."
 
 
+def describe_base(model: nn.Module) -> dict:
+    """What a save was trained on: the base model's name, type, hidden size and layer count."""
+    from .architectures import block_modules, hidden_size, unwrap
+
+    if hasattr(model, "interventions") and isinstance(getattr(model, "model", None), nn.Module):
+        model = model.model  # a ReftModel: its base
+    config = getattr(unwrap(model), "config", None)
+    try:
+        layers = len(block_modules(model))
+    except (ValueError, KeyError, AttributeError):  # an architecture without a known block list
+        layers = None
+    try:
+        hidden = hidden_size(model)
+    except (ValueError, KeyError, AttributeError):
+        hidden = None
+    return {"name": getattr(config, "_name_or_path", None), "model_type": getattr(config, "model_type", None),
+            "hidden_size": hidden, "num_layers": layers}
+
+
+def check_same_base(saved: dict | None, model: nn.Module, where: str | Path) -> None:
+    """``ValueError`` when ``model`` is not the shape of the base ``saved`` describes (a checkpoint
+    of a 30-layer, 576-wide model loaded onto a 2-layer, 64-wide one), naming both; saves that
+    recorded no base are not checked."""
+    if not saved:
+        return
+    here = describe_base(model)
+    keys = [key for key in ("hidden_size", "num_layers") if saved.get(key) is not None and here.get(key) is not None
+            and saved[key] != here[key]]
+    if keys:
+        def shape(base: dict) -> str:
+            return f"{base.get('name') or 'a model'} ({base.get('model_type')}, hidden size {base.get('hidden_size')}, " \
+                   f"{base.get('num_layers')} layers)"
+        raise ValueError(f"{where} was trained on {shape(saved)}; it is being loaded onto {shape(here)}: "
+                         "load it onto the model it was trained on")
+
+
+def read_tensors(path: str | Path, device: str = "cpu") -> dict[str, torch.Tensor]:
+    """``safetensors.torch.load_file`` with a damaged, truncated or foreign file named as such."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found")
+    try:
+        return load_file(path, device=device)
+    except Exception as error:  # safetensors raises its own SafetensorError (header, metadata, truncation)
+        raise ValueError(f"{path} is damaged or not a safetensors file ({type(error).__name__}: {error}); "
+                         "save the model again or restore the file") from error
+
+
 def reft_state_dict(reft_model: nn.Module, base_parameters: bool = True) -> dict[str, torch.Tensor]:
     state = dict(reft_model.interventions.state_dict())
     if base_parameters:
@@ -42,6 +90,7 @@ def save_reft_model(reft_model: nn.Module, directory: str | Path, base_parameter
         "config": reft_model.config.to_dict(),
         "base_model": getattr(getattr(base, "config", None), "_name_or_path", None),
         "base_model_type": getattr(getattr(base, "config", None), "model_type", None),
+        "base": describe_base(base),
         "trainable_base_parameters": sorted(k[len(BASE_PREFIX):] for k in state if k.startswith(BASE_PREFIX)),
         "metadata": metadata,
     }
@@ -61,13 +110,16 @@ def load_reft_state(reft_model: nn.Module, directory: str | Path) -> None:
     ``ReftModel`` built from the directory's config (``ReftModel.from_pretrained`` does both)."""
     saved = read_reft_config(directory)
     weights = Path(directory) / WEIGHTS_NAME
-    if not weights.is_file():
-        raise FileNotFoundError(f"{weights} not found")
     model = reft_model.model
-    state = load_file(weights, device=str(next(model.parameters()).device))
+    check_same_base(saved.get("base"), model, directory)
+    state = read_tensors(weights, device=str(next(model.parameters()).device))
     base_names = saved.get("trainable_base_parameters", [])
     intervention_state = {k: v for k, v in state.items() if not k.startswith(BASE_PREFIX)}
-    reft_model.interventions.load_state_dict(intervention_state, strict=True)
+    try:
+        reft_model.interventions.load_state_dict(intervention_state, strict=True)
+    except RuntimeError as error:  # a save without a recorded base, onto a model of another shape
+        raise ValueError(f"{weights} does not fit this model's interventions (trained on "
+                         f"{saved.get('base_model') or 'another model'}): {error}") from error
     if base_names:
         params = dict(model.named_parameters())
         missing = [name for name in base_names if name not in params]

@@ -24,7 +24,7 @@ from .config import ReftConfig
 from .generate import generate_with_prompt_interventions
 from .hooks import output_hooks
 from .interventions import intervention_class
-from .io import load_reft_state, read_reft_config, save_reft_model
+from .io import check_same_base, load_reft_state, read_reft_config, save_reft_model
 from .positions import PositionSpec, intervention_locations, padding_offsets
 
 GroupIndex = tuple[torch.Tensor, torch.Tensor]
@@ -174,6 +174,7 @@ class ReftModel(nn.Module):
     def from_pretrained(cls, model: nn.Module, directory: str, freeze_base: bool = True) -> "ReftModel":
         """Attach the interventions saved in ``directory`` (and its unfrozen base parameters) to ``model``."""
         saved = read_reft_config(directory)
+        check_same_base(saved.get("base"), model, directory)  # before the interventions are sized for it
         reft_model = cls(model, ReftConfig.from_dict(saved["config"], source=str(directory)), freeze_base=freeze_base)
         load_reft_state(reft_model, directory)
         return reft_model
