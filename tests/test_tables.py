@@ -274,3 +274,29 @@ def test_commonsense_averages_trained_and_unseen_answer_formats_apart(tmp_path):
     assert table.loc["LoReFT", "Avg trained formats"] == "60.0 ± 0.0"
     assert table.loc["LoReFT", "Avg unseen formats"] == "20.0 ± 0.0"
     assert table.loc["LoRA", "Avg trained formats"] == "—"  # not every member task ran
+
+
+def test_plots_keep_one_colour_per_method_clip_error_bars_and_show_zeros(monkeypatch, tmp_path):
+    """Issue 18.8 on the committed results: a method has the same colour in every figure, ± sd bars
+    stay inside [0, 100], a zero score is drawn, and the majority class is a dashed line."""
+    from matplotlib.colors import to_rgba
+
+    from benchmarks.report import plots
+
+    figures = []
+    monkeypatch.setattr(plots, "save_figure", lambda figure, path: figures.append(figure) or [])
+    df = load_results(Path(__file__).resolve().parents[1] / "results" / "raw")
+    plots.plot_per_task(df, "commonsense", tmp_path / "x")
+    ax = figures[-1].axes[0]
+    legend = {text.get_text().split(" (")[0] + (" (ll)" if "log-likelihood" in text.get_text() else ""): handle
+              for text, handle in zip(ax.get_legend().get_texts(), ax.get_legend().legend_handles)}
+    for method in ("LoRA", "DoRA", "LoReFT", "DiReFT", "untrained"):
+        assert to_rgba(legend[method].get_facecolor()) == to_rgba(plots.method_color(method)), method
+    assert legend["untrained (ll)"].get_facecolor() != legend["untrained"].get_facecolor()
+    assert plots.line_style("majority class") == "--" and "majority class" in legend
+    for collection in ax.collections:  # error bars and the majority segments
+        for segment in collection.get_segments():
+            assert all(-1e-9 <= y <= 100 + 1e-9 for _, y in segment)
+    zero_ticks = [line for line in ax.lines if line.get_marker() == "_" and len(line.get_xdata())]
+    assert zero_ticks, "the untrained model's 0 scores must be visible"
+    assert plots.method_color("LoRA") == "tab:blue" and plots.method_color("LoRA*") == "tab:blue"

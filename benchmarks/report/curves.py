@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 
 from benchmarks.report.cells import majority_cells, pooled
 from benchmarks.report.comparisons import BASELINES, REFT
-from benchmarks.report.plots import save_figure
+from benchmarks.report.plots import method_color, save_figure
 from benchmarks.report.stats import interval, paired_test
 from benchmarks.report.tables import GENERATED, MAJORITY, METHOD_LABELS, cell_text, format_params, load_results
 
@@ -93,15 +93,15 @@ def plot_curve(points: dict, floor, title: str, path: Path) -> list[Path]:
     """Score against training rows (log scale), 95% intervals as error bars, the majority class dashed."""
     figure = Figure(figsize=(7, 4.2), layout="constrained")
     ax = figure.subplots()
-    for i, method in enumerate(sorted({m for m, _ in points}, key=_order)):
+    for method in sorted({m for m, _ in points}, key=_order):
         sizes = sorted(r for m, r in points if m == method)
         means = np.array([points[method, r]["scores"].mean() for r in sizes])
         bounds = np.array([[100 * v for v in interval(points[method, r]["examples"])]
                            if points[method, r]["examples"] else [m, m] for r, m in zip(sizes, means)])
         ax.errorbar(sizes, means, yerr=[means - bounds[:, 0], bounds[:, 1] - means], marker="o", capsize=3,
-                    color=f"C{i}", label=method)
+                    color=method_color(method), label=method)
     if floor is not None:
-        ax.axhline(floor[0].mean(), color="0.3", linestyle="--", linewidth=1, label=MAJORITY)
+        ax.axhline(floor[0].mean(), color=method_color(MAJORITY), linestyle="--", linewidth=1.2, label=MAJORITY)
     ax.set_xscale("log")
     ax.set_xlabel("training rows (log scale)")
     ax.set_ylabel("test accuracy (%)")

@@ -11,15 +11,17 @@ without timestamps and with a fixed SVG hash salt, so the same results give the 
 from __future__ import annotations
 
 import argparse
+import zlib
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from benchmarks.report.tables import layout, load_results, paper_rows, table_columns, table_rows
+from benchmarks.report.tables import MAJORITY, layout, load_results, paper_rows, table_columns, table_rows
 
 PAPER_MARKERS = "sD^vP*Xph"  # one per paper model
 OTHER_PAPER_COLOR = "0.6"  # the paper's rows of methods we did not run
@@ -40,9 +42,33 @@ def save_figure(figure: Figure, path: str | Path) -> list[Path]:
     return [png, svg]
 
 
+#: one colour per method in every figure (ours and the paper's rows of the same method)
+METHOD_COLORS = {"LoReFT": "tab:red", "DiReFT": "tab:orange", "LoRA": "tab:blue", "DoRA": "tab:cyan",
+                 "FT": "tab:green", "PrefT": "tab:olive", "AdapterS": "tab:pink", "AdapterP": "tab:purple",
+                 "LoReFT+LoRA": "tab:brown", "untrained": "black", MAJORITY: "0.45"}
+#: rows without trained parameters are horizontal lines, told apart by their style
+LINE_STYLES = {MAJORITY: "--", "untrained": ":"}
+FALLBACK_COLORS = ("tab:brown", "tab:purple", "tab:olive", "tab:pink", "0.2")
+
+
+def method_color(label: str) -> str:
+    """The fixed colour of a method label (``untrained (log-likelihood)`` is ``untrained``'s)."""
+    base = label.split(" (")[0].rstrip("*")
+    if base == "untrained" and label != base:  # scored another way (log-likelihood): gray, beside black
+        return "0.6"
+    if base in METHOD_COLORS:
+        return METHOD_COLORS[base]
+    return FALLBACK_COLORS[zlib.crc32(base.encode()) % len(FALLBACK_COLORS)]  # stable across runs and figures
+
+
+def line_style(label: str) -> str:
+    """``--`` for the majority class, ``:`` for the untrained model, ``-.`` for its other scorings."""
+    base = label.split(" (")[0]
+    return LINE_STYLES.get(base, "-") if label == base else "-."
+
+
 def _colors(rows) -> dict[str, str]:
-    """One color per method we ran, shared by our markers and the paper's rows of that method."""
-    return {method: f"C{i % 10}" for i, method in enumerate(dict.fromkeys(r.method for r in rows))}
+    return {row.method: method_color(row.method) for row in rows}
 
 
 def _draw_ours(ax, rows, score: str, colors: dict[str, str]) -> list[Line2D]:
@@ -62,36 +88,40 @@ def _draw_ours(ax, rows, score: str, colors: dict[str, str]) -> list[Line2D]:
             # labels of nearby points stack above the first one's, so they never overprint
             ax.annotate(row.method, near[0] if near else point, xytext=(5, 4 + 10 * len(near)),
                         textcoords="offset points", fontsize=8, weight="bold")
+            handles.append(Line2D([], [], color=color, marker="o", linestyle="", label=label))
         else:
-            ax.axhline(values.mean(), color=color, linestyle="--", linewidth=1)
-            label += ", no trained parameters"
-        handles.append(Line2D([], [], color=color, marker="o", linestyle="", label=label))
+            style = line_style(row.method)
+            ax.axhline(values.mean(), color=color, linestyle=style, linewidth=1.2)
+            label = row.method if row.method == MAJORITY else f"{label}, no trained parameters"
+            handles.append(Line2D([], [], color=color, linestyle=style, label=label))
     return handles
 
 
 def _draw_paper(ax, paper: pd.DataFrame, score: str, colors: dict[str, str]) -> list[Line2D]:
     """Hollow markers, one shape per paper model, in our color for the methods we ran (gray
     otherwise); a dotted line for rows without a Params% (the paper's API and chat models)."""
-    handles = []
+    handles, named = [], []
     for i, (model, group) in enumerate(paper.groupby("Model", sort=False)):
         marker = PAPER_MARKERS[i % len(PAPER_MARKERS)]
         for row in group.to_dict("records"):
             label = row["Method"] if row["Method"] != "—" else row["Model"]
             color = colors.get(label.rstrip("*"), OTHER_PAPER_COLOR)
             if pd.isna(row["Params%"]):
-                ax.axhline(row[score], color=color, linestyle=":", linewidth=1)
-                ax.annotate(f"{label} (paper)", (0.01, row[score]), xycoords=("axes fraction", "data"),
-                            fontsize=7, va="bottom", color="0.35")
+                ax.axhline(row[score], color="0.6", linestyle=(0, (1, 3)), linewidth=1)
+                named.append((row[score], f"{label} (paper)"))
                 continue
+            # no per-point labels: the colour is the method (legend), the marker the paper's model
             ax.scatter(row["Params%"], row[score], marker=marker, s=40, facecolors="none", edgecolors=color)
-            if color != OTHER_PAPER_COLOR:  # named where we ran the method; the rest are gray (legend)
-                ax.annotate(label, (row["Params%"], row[score]), xytext=(4, -8), textcoords="offset points",
-                            fontsize=6, color="0.35")
         if group["Params%"].notna().any():
             handles.append(Line2D([], [], color="0.35", marker=marker, markerfacecolor="none", linestyle="",
                                   label=f"(paper, {model})"))
     handles.append(Line2D([], [], color=OTHER_PAPER_COLOR, marker="s", markerfacecolor="none", linestyle="",
                           label="gray: the paper's other methods"))
+    last = None
+    for value, text in sorted(named):  # the paper's API/chat rows, named at the left, never overprinted
+        y = value if last is None else max(value, last + 3.0)
+        ax.annotate(text, (0.01, y), xycoords=("axes fraction", "data"), fontsize=7, va="bottom", color="0.35")
+        last = y
     return handles
 
 
@@ -107,7 +137,7 @@ def plot_params_vs_score(df: pd.DataFrame, suite: str, path: str | Path) -> list
     ax.set_xscale("log")
     ax.set_xlabel("Params% (trainable parameters, log scale)")
     ax.set_ylabel(f"{score} (%)")
-    ours = ", ".join(dict.fromkeys(r.model for r in rows)) + (", Avg over the tasks run" if spec.average else "")
+    ours = ", ".join(dict.fromkeys(r.model for r in rows if r.method != MAJORITY)) + (", Avg over the tasks run" if spec.average else "")
     ax.set_title(f"{spec.title}: parameters vs {score}\nthe models differ. ours (filled): {ours}\n"
                  "paper (hollow): its models, * = copied baselines", fontsize=9)
     ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside the points
@@ -121,20 +151,35 @@ def plot_per_task(df: pd.DataFrame, suite: str, path: str | Path) -> list[Path]:
     rows = table_rows(df, suite)
     averages = ("Avg", *layout(suite).groups)
     tasks = [c for c in table_columns(suite, rows) if c not in averages and any(c in r.scores for r in rows)]
-    colors = _colors(rows)
-    hatches = {model: HATCHES[i % len(HATCHES)] for i, model in enumerate(dict.fromkeys(r.model for r in rows))}
+    floors = [row for row in rows if row.method == MAJORITY]
+    bars = [row for row in rows if row.method != MAJORITY]
+    hatches = {model: HATCHES[i % len(HATCHES)] for i, model in enumerate(dict.fromkeys(r.model for r in bars))}
     figure = Figure(figsize=(max(6.0, 1.1 * len(tasks) + 2), 4.5), layout="constrained")
     ax = figure.subplots()
-    width = 0.8 / len(rows)
-    for i, row in enumerate(rows):
+    width = 0.8 / max(len(bars), 1)
+    for i, row in enumerate(bars):
         scores, seeds = row.scores.reindex(columns=tasks), len(row.scores)
-        positions = [k + (i - (len(rows) - 1) / 2) * width for k in range(len(tasks))]
-        ax.bar(positions, scores.mean(), width, yerr=scores.std(ddof=1) if seeds > 1 else None, capsize=2,
-               color=colors[row.method], hatch=hatches[row.model],
+        mean = scores.mean()
+        positions = [k + (i - (len(bars) - 1) / 2) * width for k in range(len(tasks))]
+        error = None
+        if seeds > 1:  # ± sd, clipped to the scale: a score is never below 0 or above 100
+            sd = scores.std(ddof=1)
+            error = [np.minimum(sd, mean).fillna(0), np.minimum(sd, 100 - mean).fillna(0)]
+        color = method_color(row.method)
+        ax.bar(positions, mean, width, yerr=error, capsize=2, color=color, hatch=hatches[row.model],
                label=f"{row.method} ({row.model}, {seeds} seed{'s' if seeds > 1 else ''})")
+        zeros = [x for x, value in zip(positions, mean) if value == 0]
+        ax.plot(zeros, [0.4] * len(zeros), linestyle="", marker="_", ms=max(4.0, 60 * width), mew=3, color=color)
+    for row in floors:  # the majority class: a dashed segment across each task's group
+        for k, value in enumerate(row.scores.reindex(columns=tasks).mean()):
+            if not np.isnan(value):
+                ax.hlines(value, k - 0.45, k + 0.45, colors="0.2", linestyles="--", linewidth=1.2,
+                          label=MAJORITY if k == 0 else None)
     ax.set_xticks(range(len(tasks)), tasks, rotation=30, ha="right")
+    ax.set_ylim(0, 100)
     ax.set_ylabel("score (%)")
-    ax.set_title(f"{layout(suite).title}: per task (mean ± std over seeds)", fontsize=9)
+    ax.set_title(f"{layout(suite).title}: per task\nmean ± std over seeds, clipped to 0-100; "
+                 "a score of 0 is a thick tick on the axis", fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(True, axis="y", alpha=0.3)
     return save_figure(figure, path)
