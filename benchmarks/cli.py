@@ -12,6 +12,7 @@
     reft collect RUN_DIR|SWEEP_ROOT ...       copy finished results into results/raw
     reft tables [--results DIR]               regenerate results/tables and results/plots from results/raw
     reft tasks                                list the registered tasks with versions
+    reft cluster up|down|status|env           the local single-node SLURM cluster (slurm/cluster_service.py)
     reft tasks --export-lm-eval DIR [--tasks KEYS] [--split S] [--limit N]
                                               the generation tasks as lm-eval task YAMLs + rows
     reft lm-eval [lm-eval's arguments]        lm-eval's own CLI with the `reft` model registered (the
@@ -167,6 +168,35 @@ def command_judge_agreement(args) -> int:
     return 0
 
 
+def command_cluster(args) -> int:
+    from slurm import cluster_service
+
+    if args.action == "up":
+        try:
+            state, started = cluster_service.up(args.partition)
+        except cluster_service.SlurmClusterError as error:  # daemons missing, not root, a daemon died
+            print(f"reft cluster: error: {error}", file=sys.stderr)
+            return 1
+        print(f"local SLURM cluster {'started' if started else 'already running'}: partition {state['partition']}, "
+              f"supervisor pid {state['pid']}, SLURM_CONF={state['env']['SLURM_CONF']}\n"
+              'clients: eval "$(reft cluster env)"; stop it with `reft cluster down`')
+        return 0
+    if args.action == "down":
+        state = cluster_service.down()
+        print("no local SLURM cluster is running" if state is None else f"stopped the cluster at {state['root']}")
+        return 0
+    state = cluster_service.status()
+    if state is None:
+        print("no local SLURM cluster is running (`reft cluster up` starts one)", file=sys.stderr)
+        return 1
+    if args.action == "env":
+        print(cluster_service.env_lines(state), end="")
+        return 0
+    print(f"running: supervisor pid {state['pid']}, partition {state['partition']}, root {state['root']}\n"
+          f"node: {state['node']}\nqueue:\n{state['queue'] or '(empty)'}")
+    return 0
+
+
 def command_tasks(args) -> int:
     from benchmarks.tasks import TASKS
 
@@ -256,6 +286,10 @@ def main(argv: list[str] | None = None) -> int:
     agreement.add_argument("--models", type=method_keys, help="annotated models (default: all three)")
     agreement.add_argument("--results", default="results", help="records go to RESULTS/judges/raw")
     agreement.set_defaults(run=command_judge_agreement)
+    cluster = commands.add_parser("cluster", help="the local single-node SLURM cluster: up, down, status, env")
+    cluster.add_argument("action", choices=["up", "down", "status", "env"])
+    cluster.add_argument("--partition", default="debug", help="the partition's name (up)")
+    cluster.set_defaults(run=command_cluster)
     tasks = commands.add_parser("tasks", help="list registered tasks, or export them for lm-eval")
     tasks.add_argument("--export-lm-eval", metavar="DIR", help="write the generation tasks as lm-eval task "
                        "YAMLs (and their rows) into DIR")

@@ -95,3 +95,43 @@ def _alive(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_reft_cluster_up_status_env_down(tmp_path, monkeypatch, capsys):
+    """Issue 18.4: the cluster the tests use, as commands: ``reft cluster up`` returns with the cluster
+    running (held by a supervisor in its own session), ``env`` gives the clients what they need, a
+    job runs, ``down`` stops daemons and supervisor, and ``status`` then says none runs."""
+    import os
+    import re
+
+    from benchmarks.cli import main
+    from slurm.local_cluster import LocalSlurmCluster
+
+    ok, reason = LocalSlurmCluster.available()
+    if not ok:
+        if os.environ.get("REFT_REQUIRE_SLURM") == "1":
+            pytest.fail(f"REFT_REQUIRE_SLURM=1 but no local SLURM cluster: {reason}", pytrace=False)
+        pytest.skip(reason)
+    monkeypatch.setenv("REFT_CLUSTER_STATE", str(tmp_path / "state.json"))
+    assert main(["cluster", "status"]) == 1
+    assert main(["cluster", "up"]) == 0
+    pid = int(re.search(r"supervisor pid (\d+)", capsys.readouterr().out).group(1))
+    try:
+        assert main(["cluster", "up"]) == 0 and "already running" in capsys.readouterr().out
+        assert main(["cluster", "status"]) == 0 and "localhost idle" in capsys.readouterr().out
+        assert main(["cluster", "env"]) == 0
+        env = dict(re.findall(r'export (\w+)="([^"]*)"', capsys.readouterr().out))
+        assert set(env) == {"SLURM_CONF", "PATH"}
+        client = {**os.environ, **env}
+        out = tmp_path / "job.out"
+        submitted = subprocess.run(["sbatch", "--parsable", "-o", str(out), "--wrap", "echo from-the-job"],
+                                   env=client, capture_output=True, text=True, timeout=30, check=True)
+        job = submitted.stdout.strip()
+        _wait(lambda: out.is_file() and "from-the-job" in out.read_text(), 60, f"job {job} to run")
+    finally:
+        assert main(["cluster", "down"]) == 0
+    assert "stopped the cluster" in capsys.readouterr().out
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert main(["cluster", "status"]) == 1 and not (tmp_path / "state.json").exists()
+    assert main(["cluster", "down"]) == 0 and "no local SLURM cluster is running" in capsys.readouterr().out
