@@ -11,6 +11,7 @@
     reft reproduce SUITE [--preset cpu|paper] [--quick]  a suite end to end (`make reproduce-SUITE`)
     reft collect RUN_DIR|SWEEP_ROOT ...       copy finished results into results/raw
     reft tables [--results DIR]               regenerate results/tables and results/plots from results/raw
+    reft [--tasks-dir DIR] COMMAND ...        also the tasks in DIR/<suite>/<task>.yaml (your own; $REFT_TASKS_PATH)
     reft tasks                                list the registered tasks with versions
     reft cluster up|down|status|env           the local single-node SLURM cluster (slurm/cluster_service.py)
     reft tasks --export-lm-eval DIR [--tasks KEYS] [--split S] [--limit N]
@@ -168,6 +169,20 @@ def command_judge_agreement(args) -> int:
     return 0
 
 
+def include_task_folders(folders: list[str]) -> None:
+    """Register the tasks of ``--tasks-dir`` folders, here and (through ``$REFT_TASKS_PATH``) in every
+    process this command starts (a sweep's jobs)."""
+    import os
+
+    from benchmarks.tasks.registry import TASKS_PATH_VARIABLE, include_tasks
+
+    resolved = [str(Path(folder).expanduser().resolve()) for folder in folders]
+    for folder in resolved:
+        include_tasks(folder)
+    inherited = [f for f in os.environ.get(TASKS_PATH_VARIABLE, "").split(os.pathsep) if f and f not in resolved]
+    os.environ[TASKS_PATH_VARIABLE] = os.pathsep.join([*resolved, *inherited])
+
+
 def command_cluster(args) -> int:
     from slurm import cluster_service
 
@@ -214,7 +229,9 @@ def command_tasks(args) -> int:
     if args.tasks or args.split or args.limit:
         raise ValueError("--tasks, --split and --limit go with --export-lm-eval")
     for key, task in sorted(TASKS.items()):
-        print(f"{key:<32} v{task.version}  {task.kind:<9} splits: {', '.join(sorted(task.splits))}")
+        changed = "" if task.fingerprint() == task.recorded_fingerprint else \
+            f"  (fingerprint {task.fingerprint()}; its YAML records {task.recorded_fingerprint!r}: bump the version)"
+        print(f"{key:<32} v{task.version}  {task.kind:<9} splits: {', '.join(sorted(task.splits))}{changed}")
     return 0
 
 
@@ -230,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="reft", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks-dir", action="append", default=[], metavar="DIR",
+                        help="a folder of your own tasks (<suite>/<task>.yaml; new suites allowed), before the "
+                             "command; repeatable; also $REFT_TASKS_PATH (os.pathsep-separated)")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train and evaluate one experiment")
     train.add_argument("config")
@@ -314,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
+        if args.tasks_dir:
+            include_task_folders(args.tasks_dir)
         return args.run(args)
     except (ValueError, FileNotFoundError, FileExistsError) as error:
         print(f"reft {args.command}: error: {error}", file=sys.stderr)

@@ -35,6 +35,7 @@ import dataclasses
 import hashlib
 import inspect
 import json
+import os
 import re
 import sys
 import textwrap
@@ -234,16 +235,17 @@ def _bare_source(function) -> str:
     return "\n".join(line.rstrip() for line in lines if line.strip() and not line.strip().startswith("#"))
 
 
-def load_task(path: Path) -> Task:
-    """Parse and check one task YAML; every error names the file."""
+def load_task(path: Path, builtin: bool = True) -> Task:
+    """Parse and check one task YAML; every error names the file. A task from a user's folder
+    (``builtin=False``) may name a suite of its own."""
     try:
         spec = yaml.load(path.read_text(encoding="utf-8"), Loader=StrictLoader)
-        return _build(spec, path)
+        return _build(spec, path, builtin)
     except (ValueError, TypeError, yaml.YAMLError) as error:
         raise ValueError(f"{path}: {error}") from None
 
 
-def _build(spec: Any, path: Path) -> Task:
+def _build(spec: Any, path: Path, builtin: bool = True) -> Task:
     if not isinstance(spec, dict):
         raise ValueError("expected a mapping of task fields")
     kind = spec.get("kind")
@@ -260,7 +262,7 @@ def _build(spec: Any, path: Path) -> Task:
     values = {k: v for k, v in spec.items() if k not in ("fingerprint", "decoding", "splits")}
     task = Task(**values, recorded_fingerprint=str(spec["fingerprint"]), decoding_name=spec.get("decoding"),
                 splits={name: _split(name, value) for name, value in spec["splits"].items()})
-    _check(task)
+    _check(task, builtin)
     return task
 
 
@@ -272,10 +274,12 @@ def _split(name: str, value: Any) -> SplitSource:
     return SplitSource(**value)
 
 
-def _check(task: Task) -> None:
+def _check(task: Task, builtin: bool = True) -> None:
     """Every name in the YAML resolves, and every extractor's parameters fit its function."""
-    if task.suite not in SUITES:
+    if builtin and task.suite not in SUITES:
         raise ValueError(f"suite {task.suite!r} is not one of {SUITES}")
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", task.suite):
+        raise ValueError(f"suite {task.suite!r} must be a lowercase identifier (letters, digits, _)")
     if not isinstance(task.version, int) or task.version < 1:
         raise ValueError(f"version must be a positive integer, got {task.version!r}")
     if task.default_split not in task.splits:
@@ -309,6 +313,33 @@ def _load_all() -> dict[str, Task]:
 
 
 TASKS: dict[str, Task] = _load_all()
+#: folders of user tasks (``<suite>/<task>.yaml``), separated by ``os.pathsep``; read at import, so
+#: the jobs a sweep starts see the same tasks as the process that started them
+TASKS_PATH_VARIABLE = "REFT_TASKS_PATH"
+
+
+def include_tasks(directory: str | Path) -> list[str]:
+    """Register every ``<suite>/<task>.yaml`` under ``directory`` (a user's task folder, outside the
+    package; new suites allowed) and return their keys. A task whose key a registered task already
+    has is refused: shadowing a built-in task would change its scores silently. Split paths are
+    relative to the data root (``$REFT_DATA_ROOT``) or absolute."""
+    directory = Path(directory).expanduser().resolve()
+    if not directory.is_dir():
+        raise FileNotFoundError(f"task folder {directory} not found")
+    paths = sorted(directory.glob("*/*.yaml"))
+    if not paths:
+        raise FileNotFoundError(f"task folder {directory} holds no <suite>/<task>.yaml")
+    tasks = [load_task(path, builtin=False) for path in paths]
+    for task, path in zip(tasks, paths):
+        known = TASKS.get(task.key)
+        if known is not None and (known.version, known.fingerprint()) != (task.version, task.fingerprint()):
+            raise ValueError(f"{path}: task {task.key!r} is already registered (another YAML); rename it")
+    TASKS.update({task.key: task for task in tasks})
+    return [task.key for task in tasks]
+
+
+for _folder in filter(None, os.environ.get(TASKS_PATH_VARIABLE, "").split(os.pathsep)):
+    include_tasks(_folder)
 
 
 def get_task(name: str) -> Task:
@@ -319,6 +350,6 @@ def get_task(name: str) -> Task:
 
 
 def tasks_in_suite(suite: str) -> list[Task]:
-    if suite not in SUITES:
+    if suite not in SUITES and not any(task.suite == suite for task in TASKS.values()):
         raise ValueError(f"unknown suite {suite!r}; suites: {', '.join(SUITES)}")
     return [task for task in TASKS.values() if task.suite == suite]
