@@ -80,7 +80,9 @@ def command_sweep(args) -> int:
             raise ValueError("usage: reft sweep status SPEC.yaml")
         spec = restrict_methods(load_sweep(args.overrides[0], args.overrides[1:]), args.methods)
         stages = ["dev", "final"]
-        runs = expand(spec, "dev")
+        runs = expand(spec, "dev") if spec.tuning is None else []
+        if spec.tuning is not None:
+            print_trials(spec)
         try:
             chosen = read_selection(spec)
         except FileNotFoundError:
@@ -108,11 +110,34 @@ def command_sweep(args) -> int:
     return 0
 
 
+def print_trials(spec) -> None:
+    """The search's trials per method: state, dev score, seconds, point (``reft sweep status``)."""
+    from benchmarks.sweeps.search import trials_table
+
+    rows = trials_table(spec)
+    budget = f"{spec.tuning.trials} trials" if spec.tuning.trials is not None else f"{spec.tuning.seconds:.0f} s"
+    print(f"search of sweep {spec.name}: {budget} per method, {spec.tuning.sampler} sampler")
+    for method in spec.methods:
+        mine = [row for row in rows if row["method"] == method]
+        used = sum(row["counted"] for row in mine)
+        print(f"  {method}: {used} counted trial(s), {sum(row['seconds'] or 0 for row in mine if row['counted']):.0f} s")
+        for row in mine:
+            dev = "" if row["dev"] is None else f"dev {row['dev']:.4f}"
+            seconds = "" if row["seconds"] is None else f"{row['seconds']:.0f} s"
+            print(f"    #{row['trial']:<3} {row['state']:<18} {dev:<12} {seconds:<7} {row['point']}")
+
+
 def command_select(args) -> int:
     from benchmarks.sweeps.select import select
     from benchmarks.sweeps.spec import load_sweep, restrict_methods
 
-    record = select(restrict_methods(load_sweep(args.spec, args.overrides), args.methods))
+    spec = restrict_methods(load_sweep(args.spec, args.overrides), args.methods)
+    if spec.tuning is not None:
+        from benchmarks.sweeps.search import select_from_search
+
+        record = select_from_search(spec)
+    else:
+        record = select(spec)
     for method, point in record["chosen"].items():
         print(f"  {method}: {point}")
     return 0

@@ -26,6 +26,9 @@ def coerce(value: Any, annotation: Any, where: str) -> Any:
         options = typing.get_args(annotation)
         if value is None and type(None) in options:
             return None
+        real = [o for o in options if o is not type(None)]
+        if len(real) == 1:  # `X | None`: X's own error says what is wrong
+            return coerce(value, real[0], where)
         for option in (o for o in options if o is not type(None)):
             try:
                 return coerce(value, option, where)

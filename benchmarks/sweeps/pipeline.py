@@ -21,7 +21,7 @@ from benchmarks.sweeps.collect import RAW, collect_result, collect_sweep
 from benchmarks.sweeps.launch import launch
 from benchmarks.sweeps.reuse import reuse_dev_training
 from benchmarks.sweeps.select import SELECTION_FILE, check_dev_isolation, read_selection, select
-from benchmarks.sweeps.spec import SweepSpec, expand, floor_runs, has_search, load_sweep
+from benchmarks.sweeps.spec import Run, SweepSpec, expand, experiment, floor_runs, has_search, load_sweep
 
 SWEEPS = Path(__file__).resolve().parent
 PRESETS = ("auto", "cpu", "paper")
@@ -32,6 +32,9 @@ def run_stages(spec: SweepSpec, stage: str = "all", wait: bool = True, log=print
     """Launch ``dev``, ``final`` or ``all`` (dev, select, final; dev skipped without a search). A
     final run that would retrain what a finished dev run trained reuses it (``benchmarks.sweeps.reuse``). The dev
     stage starts only if no row it scores is a row the final stage reports (``check_dev_isolation``)."""
+    if spec.tuning is not None:  # an equal-budget Optuna search stands for the grid's dev stage
+        _run_search_stages(spec, stage, wait, log, overwrite_stale)
+        return
     if stage in ("dev", "all") and has_search(spec):
         runs = expand(spec, "dev")
         check_dev_isolation(spec, runs, log=log)
@@ -45,6 +48,23 @@ def run_stages(spec: SweepSpec, stage: str = "all", wait: bool = True, log=print
         log(f"sweep {spec.name}: final stage, {len(runs)} runs ({spec.executor.kind})")
         if has_search(spec):
             reuse_dev_training(expand(spec, "dev"), runs, log=log)
+        launch(spec, runs, wait=wait, overwrite_stale=overwrite_stale, log=log)
+
+
+def _run_search_stages(spec: SweepSpec, stage: str, wait: bool, log, overwrite_stale: bool) -> None:
+    from benchmarks.sweeps.search import run_search, select_from_search
+
+    if stage in ("dev", "all"):
+        seed = spec.dev.seeds[0]
+        representatives = [Run("dev", method, "search", seed, experiment(spec, "dev", method, {}, seed))
+                           for method in spec.methods]  # what any trial scores: the same dev sets
+        check_dev_isolation(spec, representatives, log=log)
+        run_search(spec, log=log)
+    if stage == "all":
+        log(f"selected on dev scores only (best trial per method): {select_from_search(spec, log=log)['chosen']}")
+    if stage in ("final", "all"):
+        runs = sorted(expand(spec, "final", read_selection(spec)) + floor_runs(spec), key=lambda run: run.seed)
+        log(f"sweep {spec.name}: final stage, {len(runs)} runs ({spec.executor.kind})")
         launch(spec, runs, wait=wait, overwrite_stale=overwrite_stale, log=log)
 
 

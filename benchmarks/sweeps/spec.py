@@ -54,16 +54,75 @@ class StageSpec:
     seeds: list[int] = field(default_factory=lambda: [42])
 
 
+#: a ``search:`` distribution: {type: float|int, low, high, log?, step?} or {type: categorical, choices},
+#: each optionally ``when: {other key: value}`` (sampled only when an earlier key has that value)
+DISTRIBUTION_KEYS = {"float": {"low", "high", "log", "step"}, "int": {"low", "high", "log", "step"},
+                     "categorical": {"choices"}}
+
+
+def check_space(space: dict, where: str) -> None:
+    """A method's ``search:`` space: every key a config override, every distribution well formed."""
+    for key, dist in space.items():
+        if not isinstance(dist, dict) or dist.get("type") not in DISTRIBUTION_KEYS:
+            raise ValueError(f"{where}.search.{key}: expected {{type: float|int|categorical, ...}}, got {dist!r}")
+        kind, known = dist["type"], DISTRIBUTION_KEYS[dist["type"]]
+        unknown = sorted(set(dist) - known - {"type", "when"})
+        if unknown:
+            raise ValueError(f"{where}.search.{key}: unknown key(s) {unknown} for a {kind} distribution; "
+                             f"known: {sorted(known | {'when'})}")
+        if kind == "categorical":
+            if not isinstance(dist.get("choices"), list) or not dist["choices"]:
+                raise ValueError(f"{where}.search.{key}: categorical needs a non-empty list of choices")
+        else:
+            if not all(isinstance(dist.get(b), (int, float)) and not isinstance(dist.get(b), bool)
+                       for b in ("low", "high")) or not dist["low"] < dist["high"]:
+                raise ValueError(f"{where}.search.{key}: {kind} needs numbers low < high, got {dist!r}")
+            if dist.get("log") and dist["low"] <= 0:
+                raise ValueError(f"{where}.search.{key}: a log-scale distribution needs low > 0")
+        earlier = list(space)[:list(space).index(key)]
+        for other in dist.get("when") or {}:
+            if other not in earlier:
+                raise ValueError(f"{where}.search.{key}: 'when' names {other!r}, which is not an earlier key")
+
+
 @dataclass
 class MethodSpec:
     config: str
     grid: dict = field(default_factory=dict)
     points: list[dict] = field(default_factory=list)
     overrides: list[str] = field(default_factory=list)
+    search: dict = field(default_factory=dict, metadata={
+        "help": "key → distribution, searched by Optuna under the sweep's tuning: settings (not with grid/points)"})
 
     def __post_init__(self) -> None:
         if self.grid and self.points:
             raise ValueError(f"method spec for {self.config}: give grid or points, not both")
+        if self.search and (self.grid or self.points):
+            raise ValueError(f"method spec for {self.config}: give search or grid/points, not both")
+        check_space(self.search, f"method {self.config}")
+
+
+@dataclass
+class TuningSpec:
+    """How the ``search:`` spaces are searched: an equal budget per method (``trials``, or
+    ``seconds`` of training + evaluation), Optuna's seeded TPE or random sampler, ``workers``
+    processes sharing one study per method (a journal file in ``<sweep>/search/``)."""
+
+    trials: int | None = None
+    seconds: float | None = None
+    sampler: str = "tpe"
+    seed: int = 0
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        if (self.trials is None) == (self.seconds is None):
+            raise ValueError("tuning: give the budget per method as trials or as seconds (one of them)")
+        if self.trials is not None and self.trials < 1 or self.seconds is not None and self.seconds <= 0:
+            raise ValueError(f"tuning: the budget must be positive, got trials={self.trials} seconds={self.seconds}")
+        if self.sampler not in ("tpe", "random"):
+            raise ValueError(f"tuning.sampler must be 'tpe' or 'random', got {self.sampler!r}")
+        if self.workers < 1:
+            raise ValueError(f"tuning.workers must be >= 1, got {self.workers}")
 
 
 @dataclass
@@ -77,10 +136,19 @@ class SweepSpec:
     output_root: str = "sweeps"
     floors: list[str] = field(default_factory=list, metadata={
         "help": "experiment configs run once (first final seed) next to the final stage, e.g. the untrained model"})
+    tuning: TuningSpec | None = None
 
     def __post_init__(self) -> None:
         self.methods = {name: m if isinstance(m, MethodSpec) else from_dict(MethodSpec, m, f"methods.{name}")
                         for name, m in self.methods.items()}
+        searched = [name for name, m in self.methods.items() if m.search]
+        if searched and self.tuning is None:
+            raise ValueError(f"sweep {self.name}: methods {searched} have a search: space but the sweep has no "
+                             "tuning: block (budget per method, sampler, workers)")
+        if self.tuning is not None and len(searched) != len(self.methods):
+            others = sorted(set(self.methods) - set(searched))
+            raise ValueError(f"sweep {self.name}: with tuning:, every method needs a search: space (an equal "
+                             f"budget for each); {others} have none")
 
     @property
     def root(self) -> Path:
