@@ -67,6 +67,7 @@ class ReftModel(nn.Module):
                 self._targets.append((blocks[layer], key, group_index))
         self.interventions.to(model_device(model))
         self._active: list[GroupIndex] | None = None
+        self._scope: bool | None = None  # set inside step_scope
 
     # ----------------------------------------------------------------- positions and hooks
     def locations(self, attention_mask: torch.Tensor, prompt_lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -125,11 +126,29 @@ class ReftModel(nn.Module):
             attention_mask = torch.ones(reference.shape[:2], dtype=torch.long, device=reference.device)
         if intervention_locations is None:
             intervention_locations = self.locations(attention_mask, prompt_lengths)
-        if self.training and _activation_checkpointing(self.model):
-            raise NotImplementedError("gradient checkpointing recomputes blocks in the backward pass, after "
-                                      "the intervention hooks are gone; disable it for ReFT training")
+        if self._scope is not None:  # inside step_scope: the edits stay placed until the backward is done
+            self._active = self._group_index(intervention_locations, model_device(self.model))
+            return self.model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+        if self.training and _activation_checkpointing(self.model) and torch.is_grad_enabled():
+            raise RuntimeError("gradient checkpointing recomputes blocks in the backward pass, after this forward "
+                               "has removed its intervention hooks: run the forward and the backward inside "
+                               "`with model.step_scope():` (reft.train.train does)")
         with self.intervening(intervention_locations):
             return self.model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+
+    @contextmanager
+    def step_scope(self) -> Iterator[None]:
+        """One training step: the hooks are installed for the whole block and each forward inside it
+        leaves its positions active, so the backward pass, which recomputes checkpointed blocks
+        (gradient checkpointing), edits them exactly as the forward did (torch's checkpoint restores
+        the RNG state, so intervention dropout draws the same mask). Hooks and positions are gone
+        when the block ends. Without checkpointing the scope changes nothing."""
+        with self.hooked():
+            self._scope = True
+            try:
+                yield
+            finally:
+                self._scope, self._active = None, None
 
     def generate(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                  intervention_locations: torch.Tensor | None = None, **generate_kwargs):

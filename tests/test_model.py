@@ -141,8 +141,59 @@ def test_layer_validation(llama):
         ReftConfig(intervention="lora")
 
 
-def test_gradient_checkpointing_is_refused_not_silently_wrong(llama):
-    llama.gradient_checkpointing_enable()
+def test_gradient_checkpointing_outside_a_step_scope_is_refused_not_silently_wrong(llama):
+    llama.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     reft_model = get_reft_model(llama, ReftConfig(rank=2)).train()
-    with pytest.raises(NotImplementedError, match="gradient checkpointing"):
+    with pytest.raises(RuntimeError, match="inside `with model.step_scope"):
         reft_model(input_ids=torch.tensor([[1, 2, 3]]))
+
+
+@pytest.mark.parametrize("spec", [
+    {"name": "loreft", "rank": 2, "layers": "all", "positions": "f2+l2", "dropout": 0.1},
+    {"name": "direft", "rank": 2, "layers": [0, 2], "positions": "l3", "tied": False},
+    {"name": "lora", "r": 4, "target_modules": ["q_proj", "v_proj", "up_proj"], "lora_dropout": 0.1,
+     "init_lora_weights": False}], ids=lambda spec: spec["name"])
+def test_gradients_with_gradient_checkpointing_equal_those_without(spec):
+    """Issue 17.2: with activation checkpointing the backward recomputes every block; inside
+    ``step_scope`` the interventions edit the recomputed blocks as the forward did (dropout draws
+    the same mask), so every trainable gradient equals the one without checkpointing to 1e-6."""
+    from baselines import build_method
+    from reft.train import enable_gradient_checkpointing, step_scope
+
+    from conftest import tiny_llama
+
+    ids = torch.randint(3, 128, (3, 12))
+    grads = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        _, model = build_method(tiny_llama(layers=4), spec)
+        if checkpointing:
+            enable_gradient_checkpointing(model)
+        model.train()
+        torch.manual_seed(1)  # the same dropout draws
+        with step_scope(model):
+            loss = model(input_ids=ids, labels=ids).loss
+            loss.backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad})
+    assert grads[0].keys() == grads[1].keys() and grads[0]
+    for name in grads[0]:
+        torch.testing.assert_close(grads[1][name], grads[0][name], rtol=0, atol=1e-6, msg=name)
+
+
+def test_training_with_gradient_checkpointing_follows_the_same_losses(tmp_path):
+    """reft.train.train with ``gradient_checkpointing=True``: the same losses step for step."""
+    from reft.data import SupervisedCollator
+    from reft.train import TrainingConfig, train
+
+    from conftest import tiny_llama, toy_dataset
+
+    losses = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        model = get_reft_model(tiny_llama(layers=4), ReftConfig(rank=2, layers="all", positions="f1+l1",
+                                                                dropout=0.05))
+        config = TrainingConfig(max_steps=4, batch_size=4, lr=1e-2, seed=0, log_every=1000,
+                                gradient_checkpointing=checkpointing)
+        result = train(model, toy_dataset(), SupervisedCollator(0, model.locations), config)
+        losses.append(result.losses)
+    assert losses[0] == pytest.approx(losses[1], abs=1e-6)
