@@ -124,6 +124,10 @@ def test_glue_end_to_end_on_minilm_with_best_epoch(tmp_path):
                             "data.train_limit=48", "train.epochs=2", "train.batch_size=16", "data.eval_limit=20")
     result = assert_run_files(directory, ["glue/sst2"], 20)
     assert len(result["train"]["epoch_scores"]) == 2 and result["train"]["best_epoch"] in (1, 2)
+    # per-run accounting (issue 14.4): throughput, peak memory, the saved method's size on disk
+    assert result["train"]["examples_per_second"] > 0 and result["train"]["peak_rss_mb"] > 100
+    assert result["train"]["model_bytes"] == sum(p.stat().st_size for p in (directory / "model").rglob("*")
+                                                 if p.is_file())
     assert result["params"]["head"] > 0 and result["params"]["trainable"] == 6 * (2 * 384 + 1)
     predictions = [json.loads(line) for line in (directory / "predictions/glue__sst2.jsonl").read_text().splitlines()]
     assert all(len(p["output"]) == 2 and p["answer"] in (0, 1) for p in predictions)

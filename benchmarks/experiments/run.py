@@ -183,11 +183,27 @@ def _train(config: ExperimentConfig, directory: Path, tokenizer, logger) -> tupl
               "best_epoch": result.best_epoch if result else None, "examples": len(dataset),
               "params": {"trainable": params.trainable, "total": params.total, "percent": params.percent,
                          "head": params.head}}
+    if result is not None and result.seconds > 0:
+        seen = (result.steps - result.resumed_from) * training.batch_size * training.grad_accum
+        record["examples_per_second"] = round(seen * distributed.world_size() / result.seconds, 3)
+    record.update(peak_memory())
     if distributed.is_main():
         save_method(wrapped, directory / "model", overwrite=True)  # the run's own folder
+        record["model_bytes"] = sum(p.stat().st_size for p in (directory / "model").rglob("*") if p.is_file())
         atomic_write_json(directory / "train.json", record)
     distributed.barrier()
     return method, wrapped, record
+
+
+def peak_memory() -> dict[str, float]:
+    """The process's peak memory so far, in MiB: resident set (CPU; includes loading the model) and,
+    on a GPU, torch's peak allocation."""
+    import resource
+
+    peak = {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    if torch.cuda.is_available():
+        peak["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return peak
 
 
 def _head_kwargs(config: ExperimentConfig) -> dict:
