@@ -59,12 +59,16 @@ class TrainingConfig:
     seed: int = 42
     log_every: int = 10
     save_every: int | None = field(default=None, metadata={"help": "checkpoint every N optimizer steps"})
+    autocast: str | None = field(default=None, metadata={
+        "help": "'bfloat16': forward under torch.autocast in bf16 (CPU or GPU; weights and optimizer stay fp32)"})
     gradient_checkpointing: bool = field(default=False, metadata={
         "help": "recompute each block's activations in the backward pass (less memory, ~30% more time); every method"})
     output_dir: str | None = None
     resume: bool = True
 
     def __post_init__(self) -> None:
+        if self.autocast not in (None, "bfloat16", "float16"):
+            raise ValueError(f"train.autocast must be null, 'bfloat16' or 'float16', got {self.autocast!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.batch_size < 1 or self.grad_accum < 1:
@@ -343,6 +347,8 @@ def train(model: nn.Module, dataset: Dataset, collate: Callable, config: Trainin
     trainable = [p for group in optimizer.param_groups for p in group["params"]]
     if config.gradient_checkpointing:
         enable_gradient_checkpointing(model)
+    autocast = torch.autocast(device.type, dtype=getattr(torch, config.autocast)) if config.autocast \
+        else contextlib.nullcontext()
     model.train()
     start = time.perf_counter()
     while step < total:
@@ -357,8 +363,9 @@ def train(model: nn.Module, dataset: Dataset, collate: Callable, config: Trainin
                 if batch is None:  # the last global batch had no examples left for this process
                     continue
                 with step_scope(model):  # forward and backward: checkpointed blocks are recomputed in the backward
-                    outputs = model(**_to_device(batch, device))
-                    (outputs.loss / config.grad_accum).backward()
+                    with autocast:
+                        outputs = model(**_to_device(batch, device))
+                    (outputs.loss.float() / config.grad_accum).backward()
                 step_loss += outputs.loss.item() / config.grad_accum
             distributed.average_gradients(trainable)
             step_loss = distributed.mean_over_processes(step_loss)
