@@ -91,6 +91,20 @@ def test_two_workers_share_one_study_per_method_with_equal_budgets(tmp_path, tin
             assert result["config"]["train"]["lr"] == trial.user_attrs["point"]["train.lr"]
     for run in expand(spec, "final", read_selection(spec)):  # stage 2: the best points on the test split, seeds
         assert (run_dir(run.config) / "result.json").is_file() and run.config.data.eval_split == "test"
+    assert len(record["trials"]["loreft"]) == 3 and record["space"]["lora"]["method.r"]["type"] == "categorical"
+    from benchmarks.report.search_plots import best_so_far, importances, write_search_plots
+
+    selections = tmp_path / "selections"  # as `reft collect` copies it; `reft tables` draws from there
+    selections.mkdir()
+    (selections / "search.json").write_text(json.dumps(record))
+    written = write_search_plots(selections, tmp_path / "plots")
+    assert sorted(p.name for p in written) == ["search_importances.png", "search_importances.svg",
+                                               "search_tuning_budget.png", "search_tuning_budget.svg"]
+    curve = best_so_far(record["trials"]["loreft"])
+    assert len(curve) == 3 and curve == sorted(curve) and curve[-1] == max(
+        t["value"] for t in record["trials"]["loreft"])
+    found = importances(record, "loreft")
+    assert found == {} or set(found) == {"train.lr", "method.rank"}
     capsys.readouterr()
     assert main(["sweep", "status", str(path)]) == 0
     out = capsys.readouterr().out

@@ -309,7 +309,7 @@ def select_from_search(spec: SweepSpec, log=print) -> dict:
     becomes its final point; writes the sweep's selection record as ``select`` does."""
     from optuna.trial import TrialState
 
-    chosen, scores, budget = {}, {}, {}
+    chosen, scores, budget, trials = {}, {}, {}, {}
     for method in spec.methods:
         study = study_of(spec, method)
         done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
@@ -327,9 +327,14 @@ def select_from_search(spec: SweepSpec, log=print) -> dict:
         used = [t for t in study.get_trials(deepcopy=False) if counted(t)]
         budget[method] = {"trials": len(used), "seconds": round(sum(t.user_attrs.get("seconds", 0.0)
                                                                       for t in used), 1)}
+        trials[method] = [{"number": t.number, "state": t.state.name.lower(), "value": t.value,
+                           "params": t.params, "point": t.user_attrs.get("point"), "counted": counted(t),
+                           "seconds": t.user_attrs.get("seconds")} for t in study.get_trials(deepcopy=False)]
     record = {"sweep": spec.name, "suite": spec.suite,
               "criterion": f"best dev score of an equal budget per method ({dataclasses.asdict(spec.tuning)})",
-              "dev_scores": scores, "chosen": chosen, "budget": budget}
+              "tuning": dataclasses.asdict(spec.tuning),
+              "space": {method: m.search for method, m in spec.methods.items()},
+              "dev_scores": scores, "chosen": chosen, "budget": budget, "trials": trials}
     atomic_write_json(Path(spec.root) / SELECTION_FILE, record)
     return record
 
