@@ -14,6 +14,7 @@
     reft [--tasks-dir DIR] COMMAND ...        also the tasks in DIR/<suite>/<task>.yaml (your own; $REFT_TASKS_PATH)
     reft tasks                                list the registered tasks with versions
     reft cluster up|down|status|env           the local single-node SLURM cluster (slurm/cluster_service.py)
+    reft wandb-sync [ROOTS] [--dry-run]       sync the offline W&B runs kept in run directories
     reft tasks --export-lm-eval DIR [--tasks KEYS] [--split S] [--limit N]
                                               the generation tasks as lm-eval task YAMLs + rows
     reft lm-eval [lm-eval's arguments]        lm-eval's own CLI with the `reft` model registered (the
@@ -82,7 +83,9 @@ def command_sweep(args) -> int:
         stages = ["dev", "final"]
         runs = expand(spec, "dev") if spec.tuning is None else []
         if spec.tuning is not None:
-            print_trials(spec)
+            from benchmarks.sweeps.search import trials_report
+
+            print(trials_report(spec))
         try:
             chosen = read_selection(spec)
         except FileNotFoundError:
@@ -108,23 +111,6 @@ def command_sweep(args) -> int:
     run_stages(restrict_methods(load_sweep(args.spec, overrides), args.methods), args.stage, wait=not args.no_wait,
                overwrite_stale=args.overwrite_stale)
     return 0
-
-
-def print_trials(spec) -> None:
-    """The search's trials per method: state, dev score, seconds, point (``reft sweep status``)."""
-    from benchmarks.sweeps.search import trials_table
-
-    rows = trials_table(spec)
-    budget = f"{spec.tuning.trials} trials" if spec.tuning.trials is not None else f"{spec.tuning.seconds:.0f} s"
-    print(f"search of sweep {spec.name}: {budget} per method, {spec.tuning.sampler} sampler")
-    for method in spec.methods:
-        mine = [row for row in rows if row["method"] == method]
-        used = sum(row["counted"] for row in mine)
-        print(f"  {method}: {used} counted trial(s), {sum(row['seconds'] or 0 for row in mine if row['counted']):.0f} s")
-        for row in mine:
-            dev = "" if row["dev"] is None else f"dev {row['dev']:.4f}"
-            seconds = "" if row["seconds"] is None else f"{row['seconds']:.0f} s"
-            print(f"    #{row['trial']:<3} {row['state']:<18} {dev:<12} {seconds:<7} {row['point']}")
 
 
 def command_select(args) -> int:
@@ -208,6 +194,26 @@ def include_task_folders(folders: list[str]) -> None:
         include_tasks(folder)
     inherited = [f for f in os.environ.get(TASKS_PATH_VARIABLE, "").split(os.pathsep) if f and f not in resolved]
     os.environ[TASKS_PATH_VARIABLE] = os.pathsep.join([*resolved, *inherited])
+
+
+def offline_wandb_runs(roots: list[str]) -> list[Path]:
+    """Every offline W&B run folder (``offline-run-*``) under ``roots`` (run directories keep their own)."""
+    found = []
+    for root in roots:
+        found += sorted(p for p in Path(root).rglob("offline-run-*") if p.is_dir())
+    return found
+
+
+def command_wandb_sync(args) -> int:
+    import subprocess
+
+    runs = offline_wandb_runs(args.roots)
+    for run in runs:
+        print(f"  {run}")
+    print(f"{len(runs)} offline W&B run(s) under {', '.join(args.roots)}")
+    if args.dry_run or not runs:
+        return 0
+    return subprocess.run([sys.executable, "-m", "wandb", "sync", *map(str, runs)]).returncode
 
 
 def command_cluster(args) -> int:
@@ -333,6 +339,10 @@ def main(argv: list[str] | None = None) -> int:
     agreement.add_argument("--models", type=method_keys, help="annotated models (default: all three)")
     agreement.add_argument("--results", default="results", help="records go to RESULTS/judges/raw")
     agreement.set_defaults(run=command_judge_agreement)
+    sync = commands.add_parser("wandb-sync", help="sync every offline W&B run under runs/ and sweeps/ (needs the network)")
+    sync.add_argument("roots", nargs="*", default=["runs", "sweeps"], help="folders to search (default: runs sweeps)")
+    sync.add_argument("--dry-run", action="store_true", help="list the runs, sync nothing")
+    sync.set_defaults(run=command_wandb_sync)
     cluster = commands.add_parser("cluster", help="the local single-node SLURM cluster: up, down, status, env")
     cluster.add_argument("action", choices=["up", "down", "status", "env"])
     cluster.add_argument("--partition", default="debug", help="the partition's name (up)")

@@ -57,7 +57,8 @@ class TrainingConfig:
     adam_betas: tuple[float, float] = (0.9, 0.999)
     adam_eps: float = 1e-8
     seed: int = 42
-    log_every: int = 10
+    log_every: int | None = field(default=None, metadata={
+        "help": "log every N optimizer steps; None: about 100 points per run (every step in a short run)"})
     save_every: int | None = field(default=None, metadata={"help": "checkpoint every N optimizer steps"})
     autocast: str | None = field(default=None, metadata={
         "help": "'bfloat16': forward under torch.autocast in bf16 (CPU or GPU; weights and optimizer stay fp32)"})
@@ -349,6 +350,7 @@ def train(model: nn.Module, dataset: Dataset, collate: Callable, config: Trainin
         enable_gradient_checkpointing(model)
     autocast = torch.autocast(device.type, dtype=getattr(torch, config.autocast)) if config.autocast \
         else contextlib.nullcontext()
+    log_every = config.log_every or max(1, total // 100)
     model.train()
     start = time.perf_counter()
     while step < total:
@@ -372,8 +374,7 @@ def train(model: nn.Module, dataset: Dataset, collate: Callable, config: Trainin
             if not math.isfinite(step_loss):  # NaN/inf weights would follow, and every score after them
                 raise TrainingFailed(f"the loss at optimizer step {step + 1} is {step_loss}: check lr "
                                      "(too high?), dtype, and that examples keep target tokens after truncation")
-            if config.max_grad_norm:
-                torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm or math.inf))
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
@@ -388,9 +389,12 @@ def train(model: nn.Module, dataset: Dataset, collate: Callable, config: Trainin
                 if distributed.is_main():
                     checkpoint.save(model, optimizer, scheduler, step, losses, selection)
                 distributed.barrier()
-            if log and (step % config.log_every == 0 or step == total):
+            if log and (step % log_every == 0 or step == total):
+                seconds = time.perf_counter() - start
+                seen = (step - resumed_from) * config.batch_size * config.grad_accum * distributed.world_size()
                 log({"step": step, "epoch": step / steps_per_epoch, "loss": step_loss,
-                     "lr": scheduler.get_last_lr()[0]})
+                     "lr": scheduler.get_last_lr()[0], "grad_norm": grad_norm, "train_seconds": seconds,
+                     "examples_per_second": seen / seconds if seconds > 0 else 0.0})
             if step >= total:
                 break
     if selection.best_epoch is not None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import struct
+from pathlib import Path
 
 import pytest
 import torch
@@ -106,3 +108,34 @@ def tiny_llama_dir(tmp_path_factory, smollm2_tokenizer):
     LlamaForCausalLM(config).save_pretrained(directory)
     tok.save_pretrained(directory)
     return directory
+
+
+def wandb_records(path):
+    """The protobuf records of an offline W&B run file (``run-*.wandb``: W&B's 7-byte header, then
+    LevelDB's log format: 32 KiB blocks of chunks with a 7-byte header each)."""
+    import wandb.proto.wandb_internal_pb2 as pb
+
+    data = Path(path).read_bytes()
+    assert data[:4] == b":W&B", f"{path} is not a W&B run file"
+    pos, block, pending, chunks = 7, 32768, b"", []
+    while pos + 7 <= len(data):
+        left = block - pos % block
+        if left < 7:  # the block's tail is padding
+            pos += left
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        chunk, pos = data[pos + 7:pos + 7 + length], pos + 7 + length
+        if kind == 1:
+            chunks.append(chunk)
+        elif kind == 2:
+            pending = chunk
+        elif kind == 3:
+            pending += chunk
+        elif kind == 4:
+            chunks.append(pending + chunk)
+    records = []
+    for chunk in chunks:
+        record = pb.Record()
+        record.ParseFromString(chunk)
+        records.append(record)
+    return records

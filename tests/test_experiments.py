@@ -115,15 +115,36 @@ def test_commonsense_end_to_end_on_smollm2(tmp_path):
     assert main(["eval", str(directory), "data.eval=[commonsense/piqa]", "data.eval_limit=3",
                  "eval.max_new_tokens=4", "--label", "piqa"]) == 0
     rescored = json.loads((directory / "evals/piqa/result.json").read_text())
+    from conftest import wandb_records  # a re-scoring is its own W&B run, named and typed as an evaluation
+
+    records = wandb_records(next((directory / "evals/piqa/wandb").glob("offline-run-*/run-*.wandb")))
+    run_record = next(r.run for r in records if r.WhichOneof("record_type") == "run")
+    assert run_record.job_type == "eval" and run_record.display_name.endswith("-eval-piqa")
     assert rescored["tasks"]["commonsense/piqa"]["n"] == 3
     assert len((directory / "evals/piqa/predictions/commonsense__piqa.jsonl").read_text().splitlines()) == 3
 
 
-def test_glue_end_to_end_on_minilm_with_best_epoch(tmp_path):
+def test_glue_end_to_end_on_minilm_with_best_epoch(tmp_path, capsys):
     config, directory = run(tmp_path, "benchmarks/experiments/glue/minilm_cpu_loreft.yaml",
                             "data.train_limit=48", "train.epochs=2", "train.batch_size=16", "data.eval_limit=20")
     result = assert_run_files(directory, ["glue/sst2"], 20)
     assert len(result["train"]["epoch_scores"]) == 2 and result["train"]["best_epoch"] in (1, 2)
+    # W&B (issue 18.6): the offline run holds the loss, gradient norm and throughput at every step of
+    # this 6-step run (about 100 points per run by default), typed by the method
+    from conftest import wandb_records
+
+    records = wandb_records(next((directory / "wandb").glob("offline-run-*/run-*.wandb")))
+    history = [{item.key or "/".join(item.nested_key) for item in r.history.item} for r in records
+               if r.WhichOneof("record_type") == "history"]
+    assert sum("loss" in keys for keys in history) == 6
+    assert all({"grad_norm", "examples_per_second", "train_seconds", "lr"} <= keys for keys in history if "loss" in keys)
+    run_record = next(r.run for r in records if r.WhichOneof("record_type") == "run")
+    assert (run_record.job_type, run_record.run_group) == ("loreft", "glue")
+    from benchmarks.cli import main  # one command finds every offline run to sync
+
+    capsys.readouterr()
+    assert main(["wandb-sync", str(tmp_path), "--dry-run"]) == 0
+    assert "1 offline W&B run(s)" in capsys.readouterr().out
     # per-run accounting (issue 14.4): throughput, peak memory, the saved method's size on disk
     assert result["train"]["examples_per_second"] > 0 and result["train"]["peak_rss_mb"] > 100
     assert result["train"]["model_bytes"] == sum(p.stat().st_size for p in (directory / "model").rglob("*")

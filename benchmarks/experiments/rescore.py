@@ -64,7 +64,7 @@ def evaluate_run(config: ExperimentConfig, run: Path, out: Path, allow_changed_t
     tokenizer = load_tokenizer(config.model.name)
     model = load_model(config.model.name, task=config.model.task, dtype=config.model.dtype, **_head_kwargs(config))
     _, wrapped = load_method(model, run / "model")
-    logger = WandbLogger(config, out)
+    logger = WandbLogger(config, out, name=f"{config.run_name}-eval-{out.name}", job_type="eval")
     tasks = _evaluate(config, out, tokenizer, wrapped, logger)
     logger.finish({})
     atomic_write_json(out / "result.json", {"run": str(run), "tasks": tasks, "config": config.to_dict(),

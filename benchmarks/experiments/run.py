@@ -128,18 +128,21 @@ def check_targets_survive(dataset: SupervisedDataset, examples, max_length: int)
 
 # ---------------------------------------------------------------- W&B
 class WandbLogger:
-    """W&B run grouped by suite (or the config's group), named after the run, with the resolved config."""
+    """W&B run grouped by suite (a sweep's runs: by sweep and stage; or the config's group), named
+    after the run, typed by its method (a re-scoring: ``eval``), with the resolved config. Offline
+    runs live in the run directory (``wandb/``); ``reft wandb-sync`` finds and syncs them all."""
 
-    def __init__(self, config: ExperimentConfig, directory: Path) -> None:
+    def __init__(self, config: ExperimentConfig, directory: Path, name: str | None = None,
+                 job_type: str | None = None) -> None:
         self.run = None
         if config.wandb.mode == "disabled":
             return
         import wandb
 
         self.run = wandb.init(project=config.wandb.project, entity=config.wandb.entity, mode=config.wandb.mode,
-                              group=config.wandb.group or config.suite, name=config.run_name,
-                              job_type=config.method.get("name"), config=config.to_dict(), dir=str(directory),
-                              reinit="finish_previous")
+                              group=config.wandb.group or config.suite, name=name or config.run_name,
+                              job_type=job_type or config.method.get("name"), config=config.to_dict(),
+                              dir=str(directory), reinit="finish_previous")
 
     def __call__(self, entry: dict) -> None:
         if self.run is not None:

@@ -304,6 +304,24 @@ def trials_table(spec: SweepSpec) -> list[dict]:
     return rows
 
 
+def trials_report(spec: SweepSpec) -> str:
+    """The search's trials per method, as ``reft sweep status`` prints them: counted trials and
+    seconds per method; per trial its state, dev score, seconds and point."""
+    rows = trials_table(spec)
+    budget = f"{spec.tuning.trials} trials" if spec.tuning.trials is not None else f"{spec.tuning.seconds:.0f} s"
+    lines = [f"search of sweep {spec.name}: {budget} per method, {spec.tuning.sampler} sampler"]
+    for method in spec.methods:
+        mine = [row for row in rows if row["method"] == method]
+        used = sum(row["counted"] for row in mine)
+        lines.append(f"  {method}: {used} counted trial(s), "
+                     f"{sum(row['seconds'] or 0 for row in mine if row['counted']):.0f} s")
+        for row in mine:
+            dev = "" if row["dev"] is None else f"dev {row['dev']:.4f}"
+            seconds = "" if row["seconds"] is None else f"{row['seconds']:.0f} s"
+            lines.append(f"    #{row['trial']:<3} {row['state']:<18} {dev:<12} {seconds:<7} {row['point']}")
+    return "\n".join(lines)
+
+
 def select_from_search(spec: SweepSpec, log=print) -> dict:
     """Each method's best completed trial (highest dev score; ties: the earliest, with a warning)
     becomes its final point; writes the sweep's selection record as ``select`` does."""
@@ -339,4 +357,4 @@ def select_from_search(spec: SweepSpec, log=print) -> dict:
     return record
 
 
-__all__ = ["run_search", "work", "select_from_search", "trials_table", "recover_killed", "sample"]
+__all__ = ["run_search", "work", "select_from_search", "trials_table", "trials_report", "recover_killed", "sample"]
