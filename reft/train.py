@@ -36,6 +36,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from . import distributed
+from .activation_checkpointing import enable_gradient_checkpointing, step_scope
 from .files import atomic_directory, atomic_save_tensors, atomic_write_json, file_sha256
 
 SCHEDULES = ("linear", "constant", "cosine")
@@ -304,23 +305,6 @@ def _micro_batches(dataset: Dataset, order: list[int], batch_size: int, collate:
 def _to_device(batch: dict, device: torch.device) -> dict:
     return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) and k != "intervention_locations" else v)
             for k, v in batch.items()}
-
-
-def step_scope(model: nn.Module):
-    """The model's scope for one forward + backward (``ReftModel.step_scope``), or a no-op."""
-    scope = getattr(model, "step_scope", None)
-    return scope() if callable(scope) else contextlib.nullcontext()
-
-
-def enable_gradient_checkpointing(model: nn.Module) -> None:
-    """Activation checkpointing on the Hugging Face model inside ``model`` (a ReftModel's base, a peft
-    model's, or the model itself), non-reentrant: inputs need no ``requires_grad`` and block hooks
-    fire again in the recompute."""
-    target = model.model if hasattr(model, "interventions") else model
-    enable = getattr(target, "gradient_checkpointing_enable", None)
-    if enable is None:
-        raise ValueError(f"{type(target).__name__} has no gradient_checkpointing_enable: it cannot checkpoint")
-    enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
 def train(model: nn.Module, dataset: Dataset, collate: Callable, config: TrainingConfig,
