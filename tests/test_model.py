@@ -158,7 +158,7 @@ def test_gradients_with_gradient_checkpointing_equal_those_without(spec):
     ``step_scope`` the interventions edit the recomputed blocks as the forward did (dropout draws
     the same mask), so every trainable gradient equals the one without checkpointing to 1e-6."""
     from baselines import build_method
-    from reft.train import enable_gradient_checkpointing, step_scope
+    from reft.activation_checkpointing import enable_gradient_checkpointing, step_scope
 
     from conftest import tiny_llama
 
