@@ -61,6 +61,8 @@ class TrainingConfig:
     log_every: int | None = field(default=None, metadata={
         "help": "log every N optimizer steps; None: about 100 points per run (every step in a short run)"})
     save_every: int | None = field(default=None, metadata={"help": "checkpoint every N optimizer steps"})
+    pyreft_eval_dropout: bool = field(default=False, metadata={
+        "help": "pyreft's defect: after the first evaluation, intervention dropout stays off for the rest of training"})
     autocast: str | None = field(default=None, metadata={
         "help": "'bfloat16': forward under torch.autocast in bf16 (CPU or GPU; weights and optimizer stay fp32)"})
     gradient_checkpointing: bool = field(default=False, metadata={
@@ -367,6 +369,8 @@ def train(model: nn.Module, dataset: Dataset, collate: Callable, config: Trainin
             if evaluate is not None and (step % steps_per_epoch == 0 or step == total):
                 selection.update(model, evaluate(model))
                 model.train()
+                if config.pyreft_eval_dropout and hasattr(model, "interventions"):
+                    model.interventions.eval()  # pyreft's train() never reaches them again
                 if log:
                     log({"step": step, "epoch": step / steps_per_epoch, "dev_score": selection.scores[-1]})
             if checkpoint and config.save_every and (step % config.save_every == 0 or step == total):

@@ -160,3 +160,41 @@ def test_bf16_autocast_on_cpu_follows_fp32_losses():
     assert losses["bfloat16"] == pytest.approx(losses[None], rel=0.02)
     with pytest.raises(ValueError, match="train.autocast must be"):
         TrainingConfig(autocast="int8")
+
+
+@pytest.mark.parametrize("pyreft_eval_dropout", [False, True])
+def test_pyreft_eval_dropout_leaves_intervention_dropout_off_after_the_first_evaluation(pyreft_eval_dropout):
+    """Issue 16.2: pyreft evaluates after each epoch and never turns intervention dropout back on;
+    ``train.pyreft_eval_dropout`` reproduces that, and by default dropout is back on after evaluating."""
+    from reft import ReftConfig, get_reft_model
+    from reft.data import SupervisedCollator
+    from reft.train import TrainingConfig, train
+
+    from conftest import tiny_llama, toy_dataset
+
+    torch.manual_seed(0)
+    model = get_reft_model(tiny_llama(layers=2), ReftConfig(rank=2, layers=[1], positions="l1", dropout=0.5))
+    seen = []
+    next(iter(model.interventions.values())).register_forward_pre_hook(
+        lambda module, args: seen.append(module.training) if torch.is_grad_enabled() else None)
+    config = TrainingConfig(epochs=2, batch_size=4, lr=1e-3, seed=0, pyreft_eval_dropout=pyreft_eval_dropout)
+    train(model, toy_dataset(8), SupervisedCollator(0, model.locations), config, evaluate=lambda m: 0.5)
+    first, second = seen[:len(seen) // 2], seen[len(seen) // 2:]
+    assert all(first) and len(second) == len(first)
+    assert all(not on for on in second) if pyreft_eval_dropout else all(second)
+
+
+def test_compat_pyreft_sets_the_individual_switches():
+    from benchmarks.experiments.config import load_experiment
+
+    path = "benchmarks/experiments/glue/minilm_cpu_loreft.yaml"
+    config = load_experiment(path, ["compat=pyreft"])
+    assert config.method["short_prompt_rule"] == "pyreft"
+    assert config.train.pyreft_eval_dropout and not config.train.decay_interventions
+    assert load_experiment(path, ["compat=pyreft", "method.short_prompt_rule=paper"]).method["short_prompt_rule"] \
+        == "paper"  # a method's own setting wins
+    lora = load_experiment("benchmarks/experiments/glue/minilm_cpu_lora.yaml", ["compat=pyreft"])
+    assert "short_prompt_rule" not in lora.method  # only ReFT methods have positions
+    assert load_experiment(path, []).train.pyreft_eval_dropout is False
+    with pytest.raises(ValueError, match="compat must be one of"):
+        load_experiment(path, ["compat=peft"])

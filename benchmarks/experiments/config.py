@@ -103,6 +103,14 @@ class WandbConfig:
     entity: str | None = None
 
 
+#: what ``compat: pyreft`` switches back to pyreft 0.1.0's behaviour (README, "Faithfulness"): its
+#: short-prompt position rule (a method's own ``short_prompt_rule`` wins), intervention dropout left
+#: off after the first evaluation, and weight decay that never reaches the interventions
+COMPAT = {"pyreft": {"method": {"short_prompt_rule": "pyreft"},
+                     "train": {"pyreft_eval_dropout": True, "decay_interventions": False}}}
+REFT_METHODS = {"loreft", "direft", "reft", "reft_lora"}
+
+
 @dataclass
 class ExperimentConfig:
     name: str
@@ -116,6 +124,20 @@ class ExperimentConfig:
     seed: int = 42
     output_root: str = "runs"
     notes: str = ""
+    compat: str | None = field(default=None, metadata={
+        "help": "'pyreft': reproduce pyreft 0.1.0 where the paper's numbers depend on it (see COMPAT)"})
+
+    def __post_init__(self) -> None:
+        if self.compat is None:
+            return
+        if self.compat not in COMPAT:
+            raise ValueError(f"compat must be one of {sorted(COMPAT)} or null, got {self.compat!r}")
+        for key, value in COMPAT[self.compat]["train"].items():
+            setattr(self.train, key, value)
+        reft_options = self.method.get("reft") if self.method.get("name") == "reft_lora" else self.method
+        if self.method.get("name") in REFT_METHODS and isinstance(reft_options, dict):
+            for key, value in COMPAT[self.compat]["method"].items():
+                reft_options.setdefault(key, value)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
