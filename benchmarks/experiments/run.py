@@ -201,9 +201,15 @@ def _train(config: ExperimentConfig, directory: Path, tokenizer, logger) -> tupl
 def peak_memory() -> dict[str, float]:
     """The process's peak memory so far, in MiB: resident set (CPU; includes loading the model) and,
     on a GPU, torch's peak allocation."""
-    import resource
+    status = Path("/proc/self/status")
+    lines = status.read_text().splitlines() if status.is_file() else []
+    high = [int(line.split()[1]) for line in lines if line.startswith("VmHWM:")]  # kB; this process only
+    if high:
+        peak = {"peak_rss_mb": round(high[0] / 1024, 1)}
+    else:  # not Linux: ru_maxrss (which Linux would carry over from the parent across fork and exec)
+        import resource
 
-    peak = {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+        peak = {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
     if torch.cuda.is_available():
         peak["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     return peak
