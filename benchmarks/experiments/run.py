@@ -277,10 +277,6 @@ def preflight(config: ExperimentConfig) -> dict[str, dict]:
     run unless ``data.allow_contamination``)."""
     name, options = split_spec(config.method)
     get_method(name).parse(options)  # unknown or ill-typed method options
-    try:  # the method on the model's architecture (meta device, no weights): layers, target modules
-        build_method(model_skeleton(config.model.name, task=config.model.task, **_head_kwargs(config)), config.method)
-    except (ValueError, KeyError, IndexError, RuntimeError) as error:
-        raise RunRefused(f"method {config.method} does not fit model {config.model.name}: {error}") from error
     for task_name in dict.fromkeys([*config.data.train, *config.data.eval]):
         task = get_task(task_name)
         if task.fingerprint() != task.recorded_fingerprint and not config.data.allow_changed_tasks:
@@ -302,6 +298,14 @@ def preflight(config: ExperimentConfig) -> dict[str, dict]:
                 if unscorable:
                     raise RunRefused(f"task {task_name}: {len(unscorable)} gold answer(s) its metric cannot score, "
                                      f"e.g. {unscorable[0]}")
+    try:  # the method on the model's architecture (meta device, no weights): layers, target modules
+        skeleton = model_skeleton(config.model.name, task=config.model.task, **_head_kwargs(config))
+    except (OSError, ValueError, KeyError) as error:
+        raise RunRefused(f"model {config.model.name!r} could not be read: {error}") from error
+    try:
+        build_method(skeleton, config.method)
+    except (ValueError, KeyError, IndexError, RuntimeError) as error:
+        raise RunRefused(f"method {config.method} does not fit model {config.model.name}: {error}") from error
     report = contamination(config)
     bad = overlapping(report)
     if bad and not config.data.allow_contamination:
