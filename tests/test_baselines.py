@@ -242,8 +242,10 @@ def test_saved_lora_names_the_hub_model_and_survives_a_moved_cache(tmp_path, mon
     again after the cache that held the dequantized base model has moved."""
     import shutil
 
-    from reft.pretrained import load_model
+    from reft.pretrained import cache_root, load_model, resolve
 
+    resolve("pypi:smollm2-135m-instruct")  # the dequantized model in the usual cache, copied: no second dequantizing
+    shutil.copytree(cache_root() / "models", tmp_path / "cache" / "models")
     monkeypatch.setenv("REFT_CACHE", str(tmp_path / "cache"))
     torch.manual_seed(0)
     _, wrapped = build_method(load_model("pypi:smollm2-135m-instruct"),
