@@ -26,8 +26,8 @@ trial whose worker was killed does not count.
 
 **Kills and resumption.** A running trial is kept alive by its worker's heartbeat file
 (``<sweep>/search/heartbeats/``, touched every ``HEARTBEAT_S``); a trial whose worker died on this
-host (pid gone) or whose heartbeat is older than ``STALE_S`` is marked failed (``killed``) and its
-parameters are queued again, so the next worker re-runs it, in the same run directory (named by
+host (pid gone) or whose heartbeat is older than ``STALE_S`` is marked failed and its parameters
+are queued again (the re-run's ``retry_of`` names it), so the next worker re-runs it, in the same run directory (named by
 the parameters), resuming from the last training checkpoint. Re-running the same command
 continues the study. The objective is the dev score only (``benchmarks.sweeps.select.dev_score``):
 trials are dev runs, which may not score a test split (``experiment`` refuses).
@@ -132,8 +132,7 @@ def recover_killed(spec: SweepSpec, study, log=print) -> list[int]:
         beat = _heartbeat(spec, study.study_name, trial.number)
         stale = not beat.exists() or time.time() - beat.stat().st_mtime > STALE_S
         if _worker_alive(trial.user_attrs) is False or (stale and _worker_alive(trial.user_attrs) is not True):
-            study._storage.set_trial_user_attr(trial._trial_id, "killed", True)
-            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            study.tell(trial.number, state=TrialState.FAIL)  # its re-run names it: retry_of (so it is not counted)
             study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
             beat.unlink(missing_ok=True)
             recovered.append(trial.number)
@@ -141,15 +140,23 @@ def recover_killed(spec: SweepSpec, study, log=print) -> list[int]:
     return recovered
 
 
-def counted(trial) -> bool:
-    """Whether a trial uses budget: done, failed on its own, or running; not one whose worker died."""
+def killed(trials) -> set[int]:
+    """Numbers of the trials whose worker died (each has a re-run naming it in ``retry_of``)."""
+    return {t.user_attrs["retry_of"] for t in trials if "retry_of" in t.user_attrs}
+
+
+def counted(trial, lost: set[int]) -> bool:
+    """Whether a trial uses budget: done, failed on its own, or running; not one whose worker died
+    (``lost``: ``killed(trials)``), nor one waiting in the queue."""
     from optuna.trial import TrialState
 
-    return trial.state != TrialState.WAITING and not trial.user_attrs.get("killed", False)
+    return trial.state != TrialState.WAITING and trial.number not in lost
 
 
 def budget_left(spec: SweepSpec, study) -> bool:
-    trials = [t for t in study.get_trials(deepcopy=False) if counted(t)]
+    everything = study.get_trials(deepcopy=False)
+    lost = killed(everything)
+    trials = [t for t in everything if counted(t, lost)]
     if spec.tuning.trials is not None:
         return len(trials) < spec.tuning.trials
     return sum(t.user_attrs.get("seconds", 0.0) for t in trials) < spec.tuning.seconds
@@ -296,11 +303,13 @@ def trials_table(spec: SweepSpec) -> list[dict]:
     rows = []
     for method in spec.methods:
         study = study_of(spec, method)
-        for trial in study.get_trials(deepcopy=False):
+        everything = study.get_trials(deepcopy=False)
+        lost = killed(everything)
+        for trial in everything:
             rows.append({"method": method, "trial": trial.number, "state": trial.state.name.lower()
-                         + (" (killed)" if trial.user_attrs.get("killed") else ""),
+                         + (" (killed)" if trial.number in lost else ""),
                          "point": trial.user_attrs.get("point", trial.params), "dev": trial.value,
-                         "seconds": trial.user_attrs.get("seconds"), "counted": counted(trial)})
+                         "seconds": trial.user_attrs.get("seconds"), "counted": counted(trial, lost)})
     return rows
 
 
@@ -342,12 +351,14 @@ def select_from_search(spec: SweepSpec, log=print) -> dict:
         chosen[method] = best.user_attrs["point"]
         scores[method] = {point_label(t.user_attrs["point"]): {"trial": t.number, "score": t.value}
                           for t in done}
-        used = [t for t in study.get_trials(deepcopy=False) if counted(t)]
+        everything = study.get_trials(deepcopy=False)
+        lost = killed(everything)
+        used = [t for t in everything if counted(t, lost)]
         budget[method] = {"trials": len(used), "seconds": round(sum(t.user_attrs.get("seconds", 0.0)
                                                                       for t in used), 1)}
         trials[method] = [{"number": t.number, "state": t.state.name.lower(), "value": t.value,
-                           "params": t.params, "point": t.user_attrs.get("point"), "counted": counted(t),
-                           "seconds": t.user_attrs.get("seconds")} for t in study.get_trials(deepcopy=False)]
+                           "params": t.params, "point": t.user_attrs.get("point"), "counted": counted(t, lost),
+                           "seconds": t.user_attrs.get("seconds")} for t in everything]
     record = {"sweep": spec.name, "suite": spec.suite,
               "criterion": f"best dev score of an equal budget per method ({dataclasses.asdict(spec.tuning)})",
               "tuning": dataclasses.asdict(spec.tuning),
