@@ -156,15 +156,18 @@ def plot_per_task(df: pd.DataFrame, suite: str, path: str | Path) -> list[Path]:
     hatches = {model: HATCHES[i % len(HATCHES)] for i, model in enumerate(dict.fromkeys(r.model for r in bars))}
     figure = Figure(figsize=(max(6.0, 1.1 * len(tasks) + 2), 4.5), layout="constrained")
     ax = figure.subplots()
-    width = 0.8 / max(len(bars), 1)
+    width, lowest = 0.8 / max(len(bars), 1), 0.0
     for i, row in enumerate(bars):
         scores, seeds = row.scores.reindex(columns=tasks), len(row.scores)
         mean = scores.mean()
         positions = [k + (i - (len(bars) - 1) / 2) * width for k in range(len(tasks))]
         error = None
-        if seeds > 1:  # ± sd, clipped to the scale: a score is never below 0 or above 100
+        if seeds > 1:  # ± sd, clipped to the scale: [0, 100], or [-100, 100] for a negative MCC/Pearson
             sd = scores.std(ddof=1)
-            error = [np.minimum(sd, mean).fillna(0), np.minimum(sd, 100 - mean).fillna(0)]
+            floor = np.where(mean < 0, -100.0, 0.0)
+            error = [np.minimum(sd, mean - floor).fillna(0), np.minimum(sd, 100 - mean).fillna(0)]
+            lowest = min(lowest, float(np.nanmin(mean - error[0])))
+        lowest = min(lowest, float(np.nanmin(mean)) if mean.notna().any() else 0.0)
         color = method_color(row.method)
         ax.bar(positions, mean, width, yerr=error, capsize=2, color=color, hatch=hatches[row.model],
                label=f"{row.method} ({row.model}, {seeds} seed{'s' if seeds > 1 else ''})")
@@ -176,9 +179,11 @@ def plot_per_task(df: pd.DataFrame, suite: str, path: str | Path) -> list[Path]:
                 ax.hlines(value, k - 0.45, k + 0.45, colors="0.2", linestyles="--", linewidth=1.2,
                           label=MAJORITY if k == 0 else None)
     ax.set_xticks(range(len(tasks)), tasks, rotation=30, ha="right")
-    ax.set_ylim(0, 100)
+    ax.set_ylim(min(0.0, 5 * np.floor(lowest / 5)), 100)
+    if lowest < 0:
+        ax.axhline(0, color="0.2", linewidth=0.8)
     ax.set_ylabel("score (%)")
-    ax.set_title(f"{layout(suite).title}: per task\nmean ± std over seeds, clipped to 0-100; "
+    ax.set_title(f"{layout(suite).title}: per task\nmean ± std over seeds, clipped to the metric's range; "
                  "a score of 0 is a thick tick on the axis", fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(True, axis="y", alpha=0.3)
