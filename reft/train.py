@@ -360,7 +360,10 @@ def train(model: nn.Module, dataset: Dataset, collate: Callable, config: Trainin
             if not math.isfinite(step_loss):  # NaN/inf weights would follow, and every score after them
                 raise TrainingFailed(f"the loss at optimizer step {step + 1} is {step_loss}: check lr "
                                      "(too high?), dtype, and that examples keep target tokens after truncation")
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm or math.inf))
+            logging = log is not None and ((step + 1) % log_every == 0 or step + 1 == total)
+            grad_norm = None  # a tensor: read (a device sync) only on the steps that log it
+            if config.max_grad_norm or logging:
+                grad_norm = torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm or math.inf)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
@@ -377,11 +380,11 @@ def train(model: nn.Module, dataset: Dataset, collate: Callable, config: Trainin
                 if distributed.is_main():
                     checkpoint.save(model, optimizer, scheduler, step, losses, selection)
                 distributed.barrier()
-            if log and (step % log_every == 0 or step == total):
+            if logging:
                 seconds = time.perf_counter() - start
                 seen = (step - resumed_from) * config.batch_size * config.grad_accum * distributed.world_size()
                 log({"step": step, "epoch": step / steps_per_epoch, "loss": step_loss,
-                     "lr": scheduler.get_last_lr()[0], "grad_norm": grad_norm, "train_seconds": seconds,
+                     "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm), "train_seconds": seconds,
                      "examples_per_second": seen / seconds if seconds > 0 else 0.0})
             if step >= total:
                 break

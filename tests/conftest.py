@@ -110,6 +110,19 @@ def tiny_llama_dir(tmp_path_factory, smollm2_tokenizer):
     return directory
 
 
+def saved_smollm2_method(spec: dict, directory):
+    """A method with a seeded random initialisation on the real SmolLM2, in eval mode, saved with
+    ``save_method`` into ``directory``: (wrapped, directory). Tests that score a checkpoint use it."""
+    from baselines import build_method, save_method
+    from reft.pretrained import load_model
+
+    torch.manual_seed(0)
+    _, wrapped = build_method(load_model(SMOLLM2), spec)
+    wrapped.eval()
+    save_method(wrapped, directory)
+    return wrapped, directory
+
+
 def wandb_records(path):
     """The protobuf records of an offline W&B run file (``run-*.wandb``: W&B's 7-byte header, then
     LevelDB's log format: 32 KiB blocks of chunks with a 7-byte header each)."""

@@ -19,7 +19,7 @@ import torch
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # before datasets is imported (lm-eval imports it)
 lm_eval = pytest.importorskip("lm_eval", reason="the lm-eval extra: pip install -e '.[lm-eval]'")
 
-from conftest import SMOLLM2  # noqa: E402
+from conftest import SMOLLM2, saved_smollm2_method  # noqa: E402
 
 ARC = Path("/work/shared/data/llm-adapters/dataset/ARC-Easy/test.json")
 CHOICES = ["answer1", "answer2", "answer3", "answer4"]
@@ -94,15 +94,7 @@ def tokenizer():
 @pytest.fixture(scope="module")
 def loreft(tmp_path_factory):
     """(wrapped, checkpoint): a random-init LoReFT on SmolLM2, saved with save_method."""
-    from baselines import build_method, save_method
-    from reft.pretrained import load_model
-
-    torch.manual_seed(0)
-    _, wrapped = build_method(load_model(SMOLLM2), LOREFT)
-    wrapped.eval()
-    directory = tmp_path_factory.mktemp("loreft")
-    save_method(wrapped, directory)
-    return wrapped, directory
+    return saved_smollm2_method(LOREFT, tmp_path_factory.mktemp("loreft"))
 
 
 def _task_manager(task_dir):

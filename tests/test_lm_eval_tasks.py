@@ -17,12 +17,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # before datasets is imported (lm-eval imports it)
 lm_eval = pytest.importorskip("lm_eval", reason="the lm-eval extra: pip install -e '.[lm-eval]'")
 
-from conftest import SMOLLM2  # noqa: E402
+from conftest import SMOLLM2, saved_smollm2_method  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TASK_KEYS = ["commonsense/boolq", "commonsense/arc_easy", "arithmetic/gsm8k"]
@@ -32,14 +31,9 @@ LOREFT = {"name": "loreft", "rank": 2, "positions": "f1+l1", "tied": False, "lay
 @pytest.fixture(scope="module")
 def loreft(tmp_path_factory):
     """(wrapped model, tokenizer, checkpoint directory): a random-init LoReFT on SmolLM2."""
-    from baselines import build_method, save_method
-    from reft.pretrained import load_model, load_tokenizer
+    from reft.pretrained import load_tokenizer
 
-    torch.manual_seed(0)
-    _, wrapped = build_method(load_model(SMOLLM2), LOREFT)
-    wrapped.eval()
-    directory = tmp_path_factory.mktemp("loreft")
-    save_method(wrapped, directory)
+    wrapped, directory = saved_smollm2_method(LOREFT, tmp_path_factory.mktemp("loreft"))
     return wrapped, load_tokenizer(SMOLLM2), directory
 
 

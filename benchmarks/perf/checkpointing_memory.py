@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from baselines import build_method  # noqa: E402
 from reft.activation_checkpointing import enable_gradient_checkpointing, step_scope  # noqa: E402
+from benchmarks.experiments.run import peak_rss_bytes  # noqa: E402
 from reft.files import atomic_write, atomic_write_json  # noqa: E402
 from reft.train import TrainingConfig, make_optimizer, parameter_groups  # noqa: E402
 
@@ -38,10 +39,11 @@ BATCH, LENGTH, LAYERS = 8, 256, 16
 
 
 def peak_rss() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise OSError("no VmHWM in /proc/self/status: this benchmark needs Linux")
+    """This process's peak resident set in bytes (``VmHWM``: Linux only)."""
+    rss = peak_rss_bytes()
+    if rss is None:
+        raise OSError("no VmHWM in /proc/self/status: peak memory needs Linux")
+    return rss
 
 
 def measure(method: str, checkpointing: bool) -> dict:

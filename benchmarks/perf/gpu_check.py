@@ -40,8 +40,8 @@ sys.path.insert(0, str(ROOT))
 
 from baselines import build_method  # noqa: E402
 from baselines.paper import TABLE1_METHODS  # noqa: E402
+from benchmarks.perf.speed import optimizer_step  # noqa: E402  (the step as the shared loop takes it)
 from reft.files import atomic_write, atomic_write_json  # noqa: E402
-from reft.train import TrainingConfig, make_optimizer, parameter_groups  # noqa: E402
 
 SHAPES = {  # model, training batch, generation
     "llama-7b": {"model": dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
@@ -100,19 +100,6 @@ def timed(step, batch: dict, steps: int, device: torch.device) -> dict:
     return {"seconds": round(statistics.median(times), 5), "peak_mib": peak_mib(device)}
 
 
-def training_step(model, locate):
-    optimizer = make_optimizer(parameter_groups(model, 0.0), TrainingConfig(lr=1e-4))
-    model.train()
-
-    def step(batch):
-        extras = {"intervention_locations": locate(batch["attention_mask"])} if locate else {}
-        model(**batch, **extras).loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    return step
-
-
 def floor_step(model):
     handle = model.get_input_embeddings().register_forward_hook(lambda m, a, out: out.requires_grad_(True))
     model.train()
@@ -137,7 +124,9 @@ def run(shape_name: str, steps: int, device: torch.device, dtype: torch.dtype, l
     log(f"floor: {results['floor']}")
     for name, spec in METHODS.items():
         method, model = build_method(base, spec)
-        results[name] = timed(training_step(model, method.locate(model)), batch, steps, device)
+        locate = method.locate(model)
+        extras = {"intervention_locations": locate(batch["attention_mask"])} if locate else {}
+        results[name] = timed(optimizer_step(model, **extras), batch, steps, device)
         results[name]["trainable"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
         log(f"{name}: {results[name]}")
         if hasattr(model, "unload"):  # peft: the base model back without the adapters

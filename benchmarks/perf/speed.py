@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 from baselines import build_method  # noqa: E402
 from baselines.paper import TABLE1_METHODS  # noqa: E402
 from reft import __version__  # noqa: E402
+from benchmarks.experiments.run import peak_rss_bytes  # noqa: E402
 from reft.files import atomic_write, atomic_write_json  # noqa: E402
 from reft.train import TrainingConfig, make_optimizer, parameter_groups  # noqa: E402
 
@@ -180,12 +181,11 @@ def peak_memory(name: str) -> dict:
 
 
 def peak_rss() -> int:
-    """This process's peak resident set (``VmHWM``; ``ru_maxrss`` would include the parent's peak,
-    which Linux carries across fork and exec)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise OSError("no VmHWM in /proc/self/status: peak memory needs Linux")
+    """This process's peak resident set in bytes (``VmHWM``: Linux only)."""
+    rss = peak_rss_bytes()
+    if rss is None:
+        raise OSError("no VmHWM in /proc/self/status: peak memory needs Linux")
+    return rss
 
 
 def measure_memory() -> dict[str, int]:
