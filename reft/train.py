@@ -66,7 +66,7 @@ class TrainingConfig:
     autocast: str | None = field(default=None, metadata={
         "help": "'bfloat16': forward under torch.autocast in bf16 (CPU or GPU; weights and optimizer stay fp32)"})
     gradient_checkpointing: bool = field(default=False, metadata={
-        "help": "recompute each block's activations in the backward pass (less memory, ~30% more time); every method"})
+        "help": "recompute each block's activations in the backward pass (less activation memory, one more forward per block); every method"})
     output_dir: str | None = None
     resume: bool = True
 

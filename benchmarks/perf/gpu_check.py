@@ -1,6 +1,6 @@
 """A ready GPU check: the paper's methods on a LLaMA-7B-shaped model, timed and measured in one run.
 
-    python benchmarks/perf/gpu_check.py                     # on a CUDA machine: < 8 min on one H100
+    python benchmarks/perf/gpu_check.py                     # on a CUDA machine: sized for < 8 min on one H100 (not yet timed)
     python benchmarks/perf/gpu_check.py --dry-run           # any machine: a tiny shape, the same code path
 
 Model: LLaMA-7B's shape (d=4096, 32 layers, 32 heads, MLP 11008, vocab 32000) with random weights
