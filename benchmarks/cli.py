@@ -155,12 +155,14 @@ def command_tables(args) -> int:
     from benchmarks.report.curves import write_curves
     from benchmarks.report.judge_agreement import write_agreement
     from benchmarks.report.search_plots import write_search_plots
+    from benchmarks.report.searches import write_searches
 
     results = Path(args.results)
     written = write_tables(results / "raw", results / "tables") + write_plots(results / "raw", results / "plots")
     written += write_agreement(results / "judges" / "raw", results / "judges", results / "tables", results / "plots")
     written += write_curves(results / "curves", results / "tables", results / "plots")
     written += write_search_plots(results / "selections", results / "plots")
+    written += write_searches(results / "searches", results / "selections", results / "tables", results / "plots")
     for path in written:
         print(f"  {path}")
     if args.readme:

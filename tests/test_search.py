@@ -45,6 +45,7 @@ def write_spec(tmp_path: Path, model_dir: Path, trials: int = 3, workers: int = 
             "methods": methods, "tuning": {"trials": trials, "workers": workers, "seed": 0, **tuning},
             "executor": {"kind": executor, "parallelism": 2, "timeout_min": 10}}
     path = tmp_path / "search.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
 
@@ -110,6 +111,57 @@ def test_two_workers_share_one_study_per_method_with_equal_budgets(tmp_path, tin
     out = capsys.readouterr().out
     assert "loreft: 3 counted trial(s)" in out and "complete" in out and "dev " in out
 
+    # every run accounts for its cost, plausibly
+    finals = [json.loads((run_dir(run.config) / "result.json").read_text())
+              for run in expand(spec, "final", read_selection(spec))]
+    for result in finals:
+        train = result["train"]
+        assert train["seconds"] > 0 and train["examples_per_second"] > 0 and train["model_bytes"] > 0
+        assert train["peak_rss_mb"] * 2**20 > 4 * result["params"]["total"]  # holds at least the fp32 model
+        assert all(task["seconds"] > 0 for task in result["tasks"].values())
+
+    # the search's table and Pareto figure, from the collected final runs and the selection record
+    from benchmarks.report.searches import write_searches
+    from benchmarks.sweeps.collect import collect_sweep
+
+    collect_sweep(spec.root, out=tmp_path / "searches" / spec.name, selections=selections)
+    written = write_searches(tmp_path / "searches", selections, tmp_path / "tables", tmp_path / "plots")
+    assert sorted(p.name for p in written) == ["search.md", "search_pareto.png", "search_pareto.svg"]
+    table = (tmp_path / "tables" / "search.md").read_text()
+    cells = [[c.strip() for c in line.strip().strip("|").split("|")] for line in table.splitlines() if line.startswith("| ")]
+    lines = {row[0]: row for row in cells}
+    header = lines["Method"]
+    for label, method in (("LoReFT", "loreft"), ("LoRA", "lora")):
+        row = dict(zip(header, lines[label]))
+        assert row["Trials"] == "3" and row["Seeds"] == "2"
+        assert float(row["Best dev"]) == pytest.approx(100 * max(t["value"] for t in record["trials"][method]), abs=0.05)
+        assert json.loads(row["Chosen"]) == record["chosen"][method]
+        assert float(row["Train s/run"]) >= 0 and float(row["Peak RSS MB"]) > 0
+    assert "majority class" in lines
+
+
+def test_the_same_seed_and_storage_give_the_same_trials(tmp_path, tiny_llama_dir):
+    """Sampler determinism: two fresh studies with the same tuning seed propose the same points
+    when told the same values; another seed proposes others."""
+    from benchmarks.sweeps.search import sample, study_of
+
+    space = {"train.lr": {"type": "float", "low": 1.0e-4, "high": 1.0e-2, "log": True},
+             "method.rank": {"type": "int", "low": 1, "high": 8},
+             "method.positions": {"type": "categorical", "choices": ["f1", "f3", "f5"]}}
+
+    def proposals(folder: str, seed: int) -> list[dict]:
+        spec = load_sweep(write_spec(tmp_path / folder, tiny_llama_dir, seed=seed))
+        study, points = study_of(spec, "loreft"), []
+        for _ in range(14):  # past TPE's 10 random start-up trials
+            trial = study.ask()
+            points.append(sample(trial, space))
+            study.tell(trial, points[-1]["method.rank"] - abs(points[-1]["train.lr"] - 3.0e-3))
+        return points
+
+    first = proposals("a", 0)
+    assert proposals("b", 0) == first
+    assert proposals("c", 1) != first
+
 
 def test_a_killed_workers_trial_is_marked_failed_and_run_again(tmp_path, tiny_llama_dir):
     from benchmarks.sweeps.search import study_of, work
@@ -133,3 +185,52 @@ def test_a_killed_workers_trial_is_marked_failed_and_run_again(tmp_path, tiny_ll
     assert len(rerun) == 1 and rerun[0].state.name == "COMPLETE"
     assert rerun[0].params == trials[0].params  # the same parameters, in the same run directory
     assert sum(t.state.name == "COMPLETE" for t in trials) == 2  # the killed trial did not use budget
+
+
+@pytest.mark.slow  # about 3.5 min, most of it waiting on SLURM and submitit
+def test_a_search_as_one_slurm_array_survives_a_killed_worker(slurm_cluster, tmp_path, tiny_llama_dir):
+    """Two search workers as one SLURM array job; one is killed (scancel --signal=KILL) mid-trial.
+    The trial is marked failed and its parameters re-run; the launcher reports the lost worker, and
+    rerunning the same command completes the study and the final stage with equal budgets."""
+    import os
+    import sys
+    import time
+
+    from benchmarks.sweeps.search import study_of
+
+    partition = getattr(slurm_cluster, "partition", "debug")
+    long = [o for o in tiny(tiny_llama_dir) if not o.startswith("train.max_steps")] + ["train.max_steps=150"]
+    path = write_spec(tmp_path, tiny_llama_dir, trials=3, workers=2, executor="slurm", methods={
+        "loreft": {"config": CONFIG, "overrides": [*long, "method.layers=[0,1]"],
+                   "search": {"train.lr": {"type": "float", "low": 1.0e-4, "high": 1.0e-2, "log": True}}}})
+    spec = yaml.safe_load(path.read_text())
+    spec["executor"].update(partition=partition, timeout_min=10)
+    spec["final"]["seeds"] = [42]
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    command = [sys.executable, "-c", "import sys; from benchmarks.cli import main; sys.exit(main(sys.argv[1:]))",
+               "sweep", str(path), "--stage", "all"]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}  # the jobs share this machine's 2 cores
+    repo = Path(__file__).resolve().parents[1]
+    first = subprocess.Popen(command, cwd=repo, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)
+    sweep = load_sweep(path)
+    deadline, victim = time.time() + 240, None
+    while victim is None and time.time() < deadline and first.poll() is None:
+        running = [t for t in study_of(sweep, "loreft").trials if t.state.name == "RUNNING" and "job" in t.user_attrs]
+        victim = running[0] if running else None
+        time.sleep(0.2)
+    assert victim is not None, "no trial was seen running in a SLURM job"
+    subprocess.run(["scancel", "--signal=KILL", "--full", victim.user_attrs["job"]], check=True, timeout=30)
+    out, _ = first.communicate(timeout=600)
+    assert first.returncode != 0 and "1 search worker(s) failed" in out, out
+
+    second = subprocess.run(command, cwd=repo, env=environment, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stdout + second.stderr
+    trials = study_of(sweep, "loreft").trials
+    assert trials[victim.number].state.name == "FAIL"
+    rerun = [t for t in trials if t.user_attrs.get("retry_of") == victim.number]
+    assert len(rerun) == 1 and rerun[0].state.name == "COMPLETE" and rerun[0].params == victim.params
+    record = json.loads((sweep.root / "selection.json").read_text())
+    assert record["budget"]["loreft"]["trials"] == 3 and sum(t.state.name == "COMPLETE" for t in trials) == 3
+    [final] = expand(sweep, "final", read_selection(sweep))
+    assert (run_dir(final.config) / "result.json").is_file()

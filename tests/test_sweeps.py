@@ -74,8 +74,8 @@ def test_dev_stage_may_not_score_the_test_split(tmp_path):
 
 def fake_result(directory: Path, split: str, accuracy: float) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "result.json").write_text(json.dumps({"tasks": {"commonsense/arc_easy": {
-        "split": split, "primary_metric": "accuracy", "metrics": {"accuracy": accuracy}}}}))
+    (directory / "result.json").write_text(json.dumps({"train": {"seconds": 10.0}, "tasks": {"commonsense/arc_easy": {
+        "split": split, "primary_metric": "accuracy", "metrics": {"accuracy": accuracy}, "seconds": 2.0}}}))
 
 
 def test_selection_reads_dev_scores_only(tmp_path):
@@ -88,6 +88,7 @@ def test_selection_reads_dev_scores_only(tmp_path):
     record = select(spec, runs)
     assert record["chosen"] == {"loreft": {"train.lr": 3.0e-2}} == read_selection(spec)
     assert record["dev_scores"]["loreft"]["lr1e-03"]["score"] == 0.40
+    assert record["budget"] == {"loreft": {"trials": 2, "seconds": 24.0}}  # dev runs, train + eval seconds
     assert json.loads((spec.root / "selection.json").read_text())["space"]["loreft"] == [
         {"train.lr": 1e-3}, {"train.lr": 3e-2}]
     fake_result(run_dir(runs[1].config), "test", 0.99)  # a leaked test score is refused

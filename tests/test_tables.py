@@ -300,3 +300,32 @@ def test_plots_keep_one_colour_per_method_clip_error_bars_and_show_zeros(monkeyp
     zero_ticks = [line for line in ax.lines if line.get_marker() == "_" and len(line.get_xdata())]
     assert zero_ticks, "the untrained model's 0 scores must be visible"
     assert plots.method_color("LoRA") == "tab:blue" and plots.method_color("LoRA*") == "tab:blue"
+
+
+def test_tables_show_each_rows_tuning_budget_from_the_selection_records(raw, tmp_path):
+    """A grid selection with its recorded budget, an older one without (its dev runs counted from its
+    dev scores, hours unknown), and a row from no sweep."""
+    from benchmarks.report.budgets import load_budgets, row_budget
+
+    selections = tmp_path / "selections"
+    selections.mkdir()
+    (selections / "commonsense-cpu.json").write_text(json.dumps({
+        "sweep": "commonsense-cpu", "chosen": {"loreft": {"train.lr": 0.01}, "lora": {"train.lr": 0.001}},
+        "dev_scores": {"lora": {"lr1e-03": {"seeds": {"42": 0.5}}, "lr1e-04": {"seeds": {"42": 0.4}}}},
+        "budget": {"loreft": {"trials": 4, "seconds": 5400.0}}}))
+    budgets = load_budgets(selections)
+    assert budgets["commonsense-cpu-final-loreft"] == {"trials": 4, "seconds": 5400.0}
+    assert budgets["commonsense-cpu-final-lora"] == {"trials": 2, "seconds": None}
+    assert row_budget(["commonsense-cpu-final-loreft-lr1e-02"], budgets) == {"trials": 4, "seconds": 5400.0}
+    assert row_budget(["hand-trained"], budgets) is None
+
+    table = suite_table(load_results(raw), "commonsense", budgets).set_index("Method")
+    assert list(table.columns[:5]) == ["Model", "Params%", "Tuning runs", "Tuning h", "Final h"]
+    assert table.loc["LoReFT", ["Tuning runs", "Tuning h", "Final h"]].tolist() == [4, "1.50", "0.00"]
+    assert table.loc["LoRA", ["Tuning runs", "Tuning h"]].tolist() == [2, "—"]
+    glue = suite_table(load_results(raw), "glue", budgets).iloc[0]
+    assert (glue["Tuning runs"], glue["Tuning h"]) == ("—", "—")  # glue-cpu-final-loreft: no record of its sweep
+
+    written = write_tables(raw, tmp_path / "tables", selections=selections)
+    assert "| LoReFT | 0.205 | 4 | 1.50 | 0.00 |" in (tmp_path / "tables" / "commonsense.md").read_text()
+    assert "Tuning runs = the dev runs" in written[0].read_text()

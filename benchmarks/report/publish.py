@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from benchmarks.report.budgets import load_budgets
 from benchmarks.report.comparisons import paired_block
 from benchmarks.report.tables import (GENERATED, MISSING, format_params, layout, load_results,
                                       paper_comparison, suite_table, table_notes)
@@ -47,13 +48,24 @@ def _shown(comparison: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
-def write_tables(root: str | Path = "results/raw", out: str | Path = "results/tables") -> list[Path]:
-    """Write ``<suite>.md``, ``.tex``, ``.csv`` and ``<suite>_vs_paper.md`` for every suite in ``root``."""
+TUNING_NOTE = ("Cost: Tuning runs = the dev runs the row's sweep spent choosing its configuration (grid points or "
+               "search trials × dev seeds; 0 = no choice made), Tuning h = their train + eval hours, Final h = the "
+               "train + eval hours of the row's own runs, all seeds (wall time on the machine that ran them; — = not "
+               "recorded, or the run comes from no sweep in results/selections).")
+
+
+def write_tables(root: str | Path = "results/raw", out: str | Path = "results/tables",
+                 selections: str | Path | None = None) -> list[Path]:
+    """Write ``<suite>.md``, ``.tex``, ``.csv`` and ``<suite>_vs_paper.md`` for every suite in ``root``;
+    with the sweeps' selection records (``selections``, default ``selections/`` beside ``root``) the
+    tables show each row's tuning budget."""
     df, out = load_results(root), Path(out)
+    selections = Path(selections) if selections is not None else Path(root).parent / "selections"
+    budgets = load_budgets(selections) if selections.is_dir() else None
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for suite in sorted(df["suite"].unique()):
-        table, notes = suite_table(df, suite), table_notes(df, suite)
+        table, notes = suite_table(df, suite, budgets), table_notes(df, suite) + ([TUNING_NOTE] if budgets else [])
         footer = "\n" + "".join(f"- {note}\n" for note in notes) + GENERATED
         paths = {ext: out / f"{suite}{ext}" for ext in (".md", ".tex", ".csv")}
         paths[".md"].write_text(f"# {layout(suite).title}\n\n{_markdown(table)}{paired_block(df, suite)}{footer}")

@@ -152,6 +152,8 @@ class Row:
     params_percent: float
     scores: pd.DataFrame
     examples: dict[str, Examples] = field(default_factory=dict)  # column → pooled per-example record
+    names: tuple[str, ...] = ()   # the runs behind the row (their sweeps' selection records give its tuning)
+    seconds: float = 0.0          # the row's own runs: train + eval wall seconds, all seeds
 
 
 def table_rows(df: pd.DataFrame, suite: str) -> list[Row]:
@@ -183,8 +185,10 @@ def table_rows(df: pd.DataFrame, suite: str) -> list[Row]:
         scores = group.pivot(index="seed", columns="task", values="score")
         examples = {spec.columns.get(task, task): cell for task, by_task in group.groupby("task")
                     if (cell := pooled(by_task)) is not None}
+        seconds = group.drop_duplicates(["name", "seed"])["train_seconds"].sum() + group["eval_seconds"].sum()
         rows.append(_with_average(spec, Row(model, method, float(group["params_percent"].mean()),
-                                            scores.rename(columns=spec.columns), examples), tasks))
+                                            scores.rename(columns=spec.columns), examples,
+                                            tuple(sorted(group["name"].unique())), float(seconds)), tasks))
     order = list(METHOD_LABELS.values())
     rows = sorted(rows, key=lambda r: (r.model, order.index(r.method) if r.method in order else len(order),
                                        r.method))
@@ -243,17 +247,32 @@ def _cells(row: Row, column: str, spec: Layout) -> list[Examples] | None:
     return [row.examples[c] for c in tasks] if tasks and all(c in row.examples for c in tasks) else None
 
 
-def suite_table(df: pd.DataFrame, suite: str) -> pd.DataFrame:
+TUNING_COLUMNS = ("Tuning runs", "Tuning h", "Final h")
+
+
+def suite_table(df: pd.DataFrame, suite: str, budgets: dict[str, dict] | None = None) -> pd.DataFrame:
     """The paper's layout: Model, Method, Params%, each task, Avg, Seeds; cells "mean ± sample std"
     over seeds (one seed: the mean) and, from per-example records, "[95% interval] n=examples",
-    tasks we did not run "—"; the majority-class row first."""
+    tasks we did not run "—"; the majority-class row first. With ``budgets``
+    (``benchmarks.report.budgets.load_budgets``), what each row cost after Params%: the dev runs
+    that chose its configuration, their hours, and the hours of its own (final) runs."""
+    from benchmarks.report.budgets import hours, row_budget
+
     rows = table_rows(df, suite)
     columns = table_columns(suite, rows)
     spec = layout(suite)
+    cost = {}
+    for row in rows if budgets is not None else []:
+        spent = row_budget(row.names, budgets)
+        cost[id(row)] = dict(zip(TUNING_COLUMNS, (MISSING, MISSING, MISSING) if row.method == MAJORITY else
+                                 (MISSING if spent is None else spent["trials"],
+                                  hours(None if spent is None else spent["seconds"]), hours(row.seconds))))
     records = [{"Model": row.model, "Method": row.method, "Params%": format_params(row.params_percent),
+                **cost.get(id(row), {}),
                 **{c: cell_text(row.scores.get(c), _cells(row, c, spec)) for c in columns}, "Seeds": len(row.scores)}
                for row in rows]
-    return pd.DataFrame(records, columns=["Model", "Method", "Params%", *columns, "Seeds"])
+    shown = list(TUNING_COLUMNS) if budgets is not None else []
+    return pd.DataFrame(records, columns=["Model", "Method", "Params%", *shown, *columns, "Seeds"])
 
 
 # ---------------------------------------------------------------- the paper

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Iterator
 
 from benchmarks.experiments.run import run_experiment
-from benchmarks.sweeps.select import SELECTION_FILE, dev_score
+from benchmarks.sweeps.select import SELECTION_FILE, dev_score, run_seconds
 from benchmarks.sweeps.spec import SweepSpec, experiment, point_label
 from reft.files import atomic_write_json
 from reft.typed import from_dict
@@ -193,6 +193,12 @@ def _beating(path: Path) -> Iterator[None]:
         path.unlink(missing_ok=True)
 
 
+def slurm_job() -> str | None:
+    """This worker's SLURM job (``<array job>_<task>`` for an array task), None outside SLURM."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    return f"{array}_{task}" if array and task else os.environ.get("SLURM_JOB_ID")
+
+
 def _next_trial(spec: SweepSpec, study, space: dict, log):
     """Under the ask lock: recover dead trials, check the budget, ask, record the worker, start the
     heartbeat file. None when the budget is used."""
@@ -205,6 +211,9 @@ def _next_trial(spec: SweepSpec, study, space: dict, log):
         trial.set_user_attr("point", point)
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("pid", os.getpid())
+        job = slurm_job()
+        if job:
+            trial.set_user_attr("job", job)
         beat = _heartbeat(spec, study.study_name, trial.number)
         beat.parent.mkdir(parents=True, exist_ok=True)
         beat.touch()
@@ -228,7 +237,7 @@ def run_trial(spec: SweepSpec, method: str, study, trial, point: dict, log=print
             study.tell(trial, state=TrialState.FAIL)
             log(f"search {study.study_name}: trial {trial.number} {point} failed: {error}")
             return
-    seconds = float(result["train"]["seconds"]) + sum(float(t.get("seconds", 0.0)) for t in result["tasks"].values())
+    seconds = run_seconds(result)
     trial.set_user_attr("seconds", seconds)
     trial.set_user_attr("run_dir", str(directory))
     study.tell(trial, score if math.isfinite(score) else None,

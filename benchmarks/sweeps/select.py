@@ -42,6 +42,12 @@ def dev_score(result: dict, where: str) -> tuple[float, dict]:
     return statistics.fmean(per_task.values()), per_task
 
 
+def run_seconds(result: dict) -> float:
+    """What one run cost: its training plus its scoring, in seconds of wall time."""
+    return float(result["train"].get("seconds") or 0.0) + sum(float(t.get("seconds") or 0.0)
+                                                               for t in result["tasks"].values())
+
+
 class DevOverlap(ValueError):
     """A dev run would score rows that the final stage reports."""
 
@@ -98,7 +104,7 @@ def select(spec: SweepSpec, runs: list[Run] | None = None, log=print) -> dict:
         chosen = {method: search_points(m)[0] for method, m in spec.methods.items()}
         record = {"sweep": spec.name, "suite": spec.suite, "criterion": "no search: one point per method",
                   "space": {method: [point] for method, point in chosen.items()}, "dev_scores": {},
-                  "chosen": chosen}
+                  "chosen": chosen, "budget": {method: {"trials": 0, "seconds": 0.0} for method in chosen}}
         atomic_write_json(spec.root / SELECTION_FILE, record)
         return record
     runs = runs if runs is not None else expand(spec, "dev")
@@ -111,9 +117,14 @@ def select(spec: SweepSpec, runs: list[Run] | None = None, log=print) -> dict:
         raise ValueError(f"sweep {spec.name}: {len(stale)} dev run(s) hold results of another configuration "
                          f"(stale), e.g. {stale[:3]}; rerun them (reft sweep --stage dev --overwrite-stale)")
     scores: dict[str, dict[str, dict]] = {}
+    budget: dict[str, dict] = {}
     for run in runs:
         path = run_dir(run.config) / "result.json"
-        score, per_task = dev_score(json.loads(path.read_text()), str(path))
+        result = json.loads(path.read_text())
+        score, per_task = dev_score(result, str(path))
+        spent = budget.setdefault(run.method, {"trials": 0, "seconds": 0.0})
+        spent["trials"] += 1
+        spent["seconds"] = round(spent["seconds"] + run_seconds(result), 1)
         entry = scores.setdefault(run.method, {}).setdefault(run.point, {"seeds": {}, "per_task": {}})
         entry["seeds"][str(run.seed)] = score
         entry["per_task"][str(run.seed)] = per_task
@@ -136,7 +147,8 @@ def select(spec: SweepSpec, runs: list[Run] | None = None, log=print) -> dict:
                 "them apart (widen the grid, train longer or score more dev rows)")
     record = {"sweep": spec.name, "suite": spec.suite,
               "criterion": "mean over dev tasks of the primary metric, mean over seeds; ties: earlier point",
-              "space": space, "dev_scores": scores, "chosen": chosen, **({"ties": ties} if ties else {})}
+              "space": space, "dev_scores": scores, "chosen": chosen, "budget": budget,
+              **({"ties": ties} if ties else {})}
     atomic_write_json(spec.root / SELECTION_FILE, record)
     return record
 
