@@ -83,7 +83,7 @@ def command_sweep(args) -> int:
         stages = ["dev", "final"]
         runs = expand(spec, "dev") if spec.tuning is None else []
         if spec.tuning is not None:
-            from benchmarks.sweeps.search import trials_report
+            from benchmarks.sweeps.search_record import trials_report
 
             print(trials_report(spec))
         try:
@@ -119,7 +119,7 @@ def command_select(args) -> int:
 
     spec = restrict_methods(load_sweep(args.spec, args.overrides), args.methods)
     if spec.tuning is not None:
-        from benchmarks.sweeps.search import select_from_search
+        from benchmarks.sweeps.search_record import select_from_search
 
         record = select_from_search(spec)
     else:

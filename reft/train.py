@@ -311,11 +311,14 @@ def _to_device(batch: dict, device: torch.device) -> dict:
 
 def train(model: nn.Module, dataset: Dataset, collate: Callable, config: TrainingConfig,
           log: Callable[[dict], None] | None = None,
-          evaluate: Callable[[nn.Module], float] | None = None) -> TrainResult:
+          evaluate: Callable[[nn.Module], float] | None = None,
+          on_epoch: Callable[[int, float], None] | None = None) -> TrainResult:
     """Train the trainable parameters of ``model`` (whatever wraps them) on ``dataset``.
 
     With ``evaluate`` (higher is better, e.g. accuracy on a dev split), the model is scored after
-    every epoch and ends with the parameters of the best epoch.
+    every epoch and ends with the parameters of the best epoch. ``on_epoch(epoch, score)`` then
+    hears each epoch's score (1-based, counting epochs before a resumption) once the epoch's
+    checkpoint is saved; an exception it raises stops training (a search's pruner).
     """
     if len(dataset) == 0:
         raise TrainingFailed("the training set is empty: nothing to train on")
@@ -380,6 +383,8 @@ def train(model: nn.Module, dataset: Dataset, collate: Callable, config: Trainin
                 if distributed.is_main():
                     checkpoint.save(model, optimizer, scheduler, step, losses, selection)
                 distributed.barrier()
+            if on_epoch is not None and evaluate is not None and (step % steps_per_epoch == 0 or step == total):
+                on_epoch(len(selection.scores), selection.scores[-1])
             if logging:
                 seconds = time.perf_counter() - start
                 seen = (step - resumed_from) * config.batch_size * config.grad_accum * distributed.world_size()

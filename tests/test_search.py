@@ -61,6 +61,7 @@ def write_spec(tmp_path: Path, model_dir: Path, trials: int = 3, workers: int = 
     (lambda s: s["methods"]["lora"]["search"]["method.lora_dropout"].update({"when": {"method.rank": 4}}),
      "not an earlier key"),
     (lambda s: s["dev"].update({"overrides": ["data.eval=[commonsense/arc_easy]"]}), "would score the test split"),
+    (lambda s: s["tuning"].update({"pruner": "hyperband"}), "tuning.pruner must be"),
 ])
 def test_a_bad_search_spec_names_the_problem(tmp_path, tiny_llama_dir, edit, message):
     path = write_spec(tmp_path, tiny_llama_dir)
@@ -234,3 +235,44 @@ def test_a_search_as_one_slurm_array_survives_a_killed_worker(slurm_cluster, tmp
     assert record["budget"]["loreft"]["trials"] == 3 and sum(t.state.name == "COMPLETE" for t in trials) == 3
     [final] = expand(sweep, "final", read_selection(sweep))
     assert (run_dir(final.config) / "result.json").is_file()
+
+
+def test_a_pruned_trial_stops_after_its_epoch_and_uses_budget(tmp_path):
+    """``tuning.pruner``: the training loop reports each epoch's dev score to the trial, and the
+    pruner's verdict stops the run after that epoch. Optuna's ThresholdPruner (accuracy can never
+    reach 2.0) makes the verdict certain; MiniLM on 16 SST-2 rows, 2 epochs."""
+    from benchmarks.sweeps.search import budget_left, pruner_of, run_trial, study_of
+
+    spec_dict = {"name": "prune", "suite": "glue", "output_root": str(tmp_path / "sweeps"),
+                 "dev": {"overrides": ["data.eval_split=dev"], "seeds": [42]}, "final": {"seeds": [42]},
+                 "tuning": {"trials": 2, "pruner": "median"},
+                 "methods": {"loreft": {"config": "benchmarks/experiments/glue/minilm_cpu_loreft.yaml",
+                                        "overrides": ["data.train_limit=16", "train.epochs=2", "train.batch_size=8",
+                                                      "data.eval_limit=10", "wandb.mode=disabled", "train.save_every=2"],
+                                        "search": {"train.lr": {"type": "float", "low": 1.0e-3, "high": 1.0e-2,
+                                                                "log": True}}}}}
+    path = tmp_path / "prune.yaml"
+    path.write_text(yaml.safe_dump(spec_dict, sort_keys=False))
+    spec = load_sweep(path)
+    assert type(pruner_of(spec)).__name__ == "MedianPruner"
+    study = optuna.create_study(study_name="prune-loreft", storage=study_of(spec, "loreft")._storage,
+                                direction="maximize", load_if_exists=True,
+                                pruner=optuna.pruners.ThresholdPruner(lower=2.0))
+    trial = study.ask()
+    point = {"train.lr": 3.0e-3}
+    trial.set_user_attr("point", point)
+    messages = []
+    run_trial(spec, "loreft", study, trial, point, log=messages.append)
+    [done] = study.trials
+    assert done.state.name == "PRUNED" and list(done.intermediate_values) == [1], messages
+    assert 0.0 <= done.intermediate_values[1] <= 1.0 and done.user_attrs["seconds"] > 0
+    assert "pruned: dev score" in messages[0] and "after epoch 1" in done.user_attrs["pruned"]
+    from benchmarks.sweeps.spec import experiment
+
+    stopped = run_dir(experiment(spec, "dev", "loreft", point, 42))
+    assert not (stopped / "result.json").exists() and (stopped / "train" / "checkpoint").is_dir()
+    assert budget_left(spec, study)  # 1 of 2 trials used: a pruned trial counts
+    trial = study.ask()
+    trial.set_user_attr("point", point)
+    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    assert not budget_left(spec, study)

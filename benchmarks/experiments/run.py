@@ -155,7 +155,7 @@ class WandbLogger:
 
 
 # ---------------------------------------------------------------- the run
-def _train(config: ExperimentConfig, directory: Path, tokenizer, logger) -> tuple:
+def _train(config: ExperimentConfig, directory: Path, tokenizer, logger, on_epoch=None) -> tuple:
     model = load_model(config.model.name, task=config.model.task, dtype=config.model.dtype,
                        **_head_kwargs(config))
     if (directory / "train.json").is_file():  # trained before a kill during evaluation
@@ -176,7 +176,7 @@ def _train(config: ExperimentConfig, directory: Path, tokenizer, logger) -> tupl
                                        max_length=config.data.max_length, progress=False)
             return metrics[task.primary_metric]
 
-    result = train(wrapped, dataset, collate, training, log=logger, evaluate=evaluate) \
+    result = train(wrapped, dataset, collate, training, log=logger, evaluate=evaluate, on_epoch=on_epoch) \
         if params.trainable else None
     if params.trainable and result.steps == 0:
         raise RunRefused(f"{config.run_name}: training made no optimizer step; the run is not complete")
@@ -346,10 +346,11 @@ def _unscorable_golds(task, examples) -> list[str]:
     return bad
 
 
-def run_experiment(config: ExperimentConfig, overwrite: bool = False, log=print) -> Path:
+def run_experiment(config: ExperimentConfig, overwrite: bool = False, log=print, on_epoch=None) -> Path:
     """Run (or finish) one experiment; returns its run directory. A complete run of the same
     identity is returned as it is; a directory of another configuration is refused (``RunConflict``)
-    unless ``overwrite``, which deletes it first."""
+    unless ``overwrite``, which deletes it first. ``on_epoch(epoch, dev score)`` hears the per-epoch
+    dev scores of a run that has them (``data.resplit``; see ``reft.train.train``)."""
     directory = run_dir(config)
     distributed.init_from_env()  # several processes (torchrun, SLURM tasks) share the training
     main = distributed.is_main()
@@ -369,13 +370,13 @@ def run_experiment(config: ExperimentConfig, overwrite: bool = False, log=print)
             if main:
                 log(f"run {config.run_name} is complete with this configuration ({directory}): not rerun")
             return directory
-        return _run(config, directory, main, report if report is not None else preflight(config))
+        return _run(config, directory, main, report if report is not None else preflight(config), on_epoch)
     finally:
         if lock is not None:
             lock.release()
 
 
-def _run(config: ExperimentConfig, directory: Path, main: bool, contamination_counts: dict) -> Path:
+def _run(config: ExperimentConfig, directory: Path, main: bool, contamination_counts: dict, on_epoch=None) -> Path:
     env = environment(config)
     if main:
         directory.mkdir(parents=True, exist_ok=True)
@@ -385,7 +386,7 @@ def _run(config: ExperimentConfig, directory: Path, main: bool, contamination_co
     logger = WandbLogger(config if main else dataclasses.replace(
         config, wandb=dataclasses.replace(config.wandb, mode="disabled")), directory)
     tokenizer = load_tokenizer(config.model.name)
-    _, wrapped, train_record = _train(config, directory, tokenizer, logger)
+    _, wrapped, train_record = _train(config, directory, tokenizer, logger, on_epoch)
     if not main:  # evaluation and results belong to the first process (no barrier: it may take hours)
         return directory
     tasks = _evaluate(config, directory, tokenizer, wrapped, logger)

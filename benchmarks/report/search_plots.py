@@ -1,5 +1,5 @@
 """Figures of an equal-budget search (issue 14), from its selection record alone
-(``results/selections/<sweep>.json``, which ``select_from_search`` writes with every trial and
+(``results/selections/<sweep>.json``, which ``search_record.select_from_search`` writes with every trial and
 ``reft collect`` copies), so they regenerate on a fresh clone:
 
 * ``<sweep>_tuning_budget``: the best dev score found so far against the number of trials, per

@@ -52,7 +52,8 @@ def run_stages(spec: SweepSpec, stage: str = "all", wait: bool = True, log=print
 
 
 def _run_search_stages(spec: SweepSpec, stage: str, wait: bool, log, overwrite_stale: bool) -> None:
-    from benchmarks.sweeps.search import run_search, select_from_search
+    from benchmarks.sweeps.search import run_search
+    from benchmarks.sweeps.search_record import select_from_search
 
     if stage in ("dev", "all"):
         seed = spec.dev.seeds[0]

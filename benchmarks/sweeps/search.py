@@ -48,9 +48,8 @@ from pathlib import Path
 from typing import Iterator
 
 from benchmarks.experiments.run import run_experiment
-from benchmarks.sweeps.select import SELECTION_FILE, dev_score, run_seconds
-from benchmarks.sweeps.spec import SweepSpec, experiment, point_label
-from reft.files import atomic_write_json
+from benchmarks.sweeps.select import dev_score, run_seconds
+from benchmarks.sweeps.spec import SweepSpec, experiment
 from reft.typed import from_dict
 
 HEARTBEAT_S = 15.0
@@ -80,7 +79,20 @@ def study_of(spec: SweepSpec, method: str, worker: int = 0):
     sampler = optuna.samplers.TPESampler(seed=seed) if spec.tuning.sampler == "tpe" else \
         optuna.samplers.RandomSampler(seed=seed)
     return optuna.create_study(study_name=f"{spec.name}-{method}", storage=storage(spec), direction="maximize",
-                               sampler=sampler, load_if_exists=True)
+                               sampler=sampler, pruner=pruner_of(spec), load_if_exists=True)
+
+
+def pruner_of(spec: SweepSpec):
+    """``tuning.pruner`` as Optuna's pruner: ``median`` stops a trial whose dev score after an epoch is
+    below the median of the earlier trials' at that epoch (from the third trial on; never at the
+    last epoch, which the run finishes anyway), ``halving`` is asynchronous successive halving."""
+    import optuna
+
+    if spec.tuning.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=2)
+    if spec.tuning.pruner == "halving":
+        return optuna.pruners.SuccessiveHalvingPruner()
+    return optuna.pruners.NopPruner()
 
 
 def sample(trial, space: dict) -> dict:
@@ -221,16 +233,29 @@ def _next_trial(spec: SweepSpec, study, space: dict, log):
 
 
 def run_trial(spec: SweepSpec, method: str, study, trial, point: dict, log=print) -> None:
-    """Train and score one trial on the dev split and tell the study (failed: its error recorded)."""
+    """Train and score one trial on the dev split and tell the study (failed: its error recorded;
+    pruned: stopped after an epoch whose dev score the pruner judged hopeless)."""
+    import optuna
     from optuna.trial import TrialState
+
+    def report(epoch: int, score: float) -> None:
+        trial.report(score, epoch)
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"dev score {score:.4f} after epoch {epoch}")
 
     started = time.monotonic()
     with _beating(_heartbeat(spec, study.study_name, trial.number)):
         try:
             config = experiment(spec, "dev", method, point, spec.dev.seeds[0])
-            directory = run_experiment(config, log=lambda *a: None)
+            directory = run_experiment(config, log=lambda *a: None, on_epoch=report)
             result = json.loads((Path(directory) / "result.json").read_text())
             score, _ = dev_score(result, str(directory))
+        except optuna.TrialPruned as pruned:  # uses budget: the epochs it trained were spent
+            trial.set_user_attr("seconds", time.monotonic() - started)
+            trial.set_user_attr("pruned", str(pruned))
+            study.tell(trial, state=TrialState.PRUNED)
+            log(f"search {study.study_name}: trial {trial.number} {point} pruned: {pruned}")
+            return
         except Exception as error:  # a diverging or impossible configuration is a result: the trial failed
             trial.set_user_attr("error", f"{type(error).__name__}: {error}"[:500])
             trial.set_user_attr("seconds", time.monotonic() - started)
@@ -307,74 +332,4 @@ def run_search(spec: SweepSpec, log=print) -> None:
         raise RunsFailed(f"{len(failed)} search worker(s) failed: {failed[0].exception()}")
 
 
-def trials_table(spec: SweepSpec) -> list[dict]:
-    """Every trial of every method: number, state, point, dev score, seconds (``reft sweep status``)."""
-    rows = []
-    for method in spec.methods:
-        study = study_of(spec, method)
-        everything = study.get_trials(deepcopy=False)
-        lost = killed(everything)
-        for trial in everything:
-            rows.append({"method": method, "trial": trial.number, "state": trial.state.name.lower()
-                         + (" (killed)" if trial.number in lost else ""),
-                         "point": trial.user_attrs.get("point", trial.params), "dev": trial.value,
-                         "seconds": trial.user_attrs.get("seconds"), "counted": counted(trial, lost)})
-    return rows
-
-
-def trials_report(spec: SweepSpec) -> str:
-    """The search's trials per method, as ``reft sweep status`` prints them: counted trials and
-    seconds per method; per trial its state, dev score, seconds and point."""
-    rows = trials_table(spec)
-    budget = f"{spec.tuning.trials} trials" if spec.tuning.trials is not None else f"{spec.tuning.seconds:.0f} s"
-    lines = [f"search of sweep {spec.name}: {budget} per method, {spec.tuning.sampler} sampler"]
-    for method in spec.methods:
-        mine = [row for row in rows if row["method"] == method]
-        used = sum(row["counted"] for row in mine)
-        lines.append(f"  {method}: {used} counted trial(s), "
-                     f"{sum(row['seconds'] or 0 for row in mine if row['counted']):.0f} s")
-        for row in mine:
-            dev = "" if row["dev"] is None else f"dev {row['dev']:.4f}"
-            seconds = "" if row["seconds"] is None else f"{row['seconds']:.0f} s"
-            lines.append(f"    #{row['trial']:<3} {row['state']:<18} {dev:<12} {seconds:<7} {row['point']}")
-    return "\n".join(lines)
-
-
-def select_from_search(spec: SweepSpec, log=print) -> dict:
-    """Each method's best completed trial (highest dev score; ties: the earliest, with a warning)
-    becomes its final point; writes the sweep's selection record as ``select`` does."""
-    from optuna.trial import TrialState
-
-    chosen, scores, budget, trials = {}, {}, {}, {}
-    for method in spec.methods:
-        study = study_of(spec, method)
-        done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
-        if not done:
-            raise FileNotFoundError(f"sweep {spec.name}: method {method} has no completed trial; run the search")
-        top = max(t.value for t in done)
-        best = min((t for t in done if t.value == top), key=lambda t: t.number)
-        tied = [t.number for t in done if t.value == top]
-        if len(tied) > 1:
-            log(f"sweep {spec.name}: warning: {method}: trials {tied} tie at the best dev score {top:.4g}; the "
-                "earliest is chosen, but the dev set does not tell them apart")
-        chosen[method] = best.user_attrs["point"]
-        scores[method] = {point_label(t.user_attrs["point"]): {"trial": t.number, "score": t.value}
-                          for t in done}
-        everything = study.get_trials(deepcopy=False)
-        lost = killed(everything)
-        used = [t for t in everything if counted(t, lost)]
-        budget[method] = {"trials": len(used), "seconds": round(sum(t.user_attrs.get("seconds", 0.0)
-                                                                      for t in used), 1)}
-        trials[method] = [{"number": t.number, "state": t.state.name.lower(), "value": t.value,
-                           "params": t.params, "point": t.user_attrs.get("point"), "counted": counted(t, lost),
-                           "seconds": t.user_attrs.get("seconds")} for t in everything]
-    record = {"sweep": spec.name, "suite": spec.suite,
-              "criterion": f"best dev score of an equal budget per method ({dataclasses.asdict(spec.tuning)})",
-              "tuning": dataclasses.asdict(spec.tuning),
-              "space": {method: m.search for method, m in spec.methods.items()},
-              "dev_scores": scores, "chosen": chosen, "budget": budget, "trials": trials}
-    atomic_write_json(Path(spec.root) / SELECTION_FILE, record)
-    return record
-
-
-__all__ = ["run_search", "work", "select_from_search", "trials_table", "trials_report", "recover_killed", "sample"]
+__all__ = ["run_search", "work", "study_of", "killed", "counted", "recover_killed", "sample", "pruner_of"]

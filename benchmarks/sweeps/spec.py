@@ -106,13 +106,16 @@ class MethodSpec:
 class TuningSpec:
     """How the ``search:`` spaces are searched: an equal budget per method (``trials``, or
     ``seconds`` of training + evaluation), Optuna's seeded TPE or random sampler, ``workers``
-    processes sharing one study per method (a journal file in ``<sweep>/search/``)."""
+    processes sharing one study per method (a journal file in ``<sweep>/search/``); ``pruner``
+    stops trials early on their per-epoch dev scores (Optuna's ``median`` or successive-``halving``
+    pruner; runs with ``data.resplit`` have them), ``none`` trains every trial to the end."""
 
     trials: int | None = None
     seconds: float | None = None
     sampler: str = "tpe"
     seed: int = 0
     workers: int = 1
+    pruner: str = "none"
 
     def __post_init__(self) -> None:
         if (self.trials is None) == (self.seconds is None):
@@ -123,6 +126,8 @@ class TuningSpec:
             raise ValueError(f"tuning.sampler must be 'tpe' or 'random', got {self.sampler!r}")
         if self.workers < 1:
             raise ValueError(f"tuning.workers must be >= 1, got {self.workers}")
+        if self.pruner not in ("none", "median", "halving"):
+            raise ValueError(f"tuning.pruner must be 'none', 'median' or 'halving', got {self.pruner!r}")
 
 
 @dataclass
