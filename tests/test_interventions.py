@@ -191,3 +191,27 @@ def test_weight_decay_reaches_w_and_b_but_not_r():
     torch.testing.assert_close(module.learned_source.weight.detach(), w * (1 - 0.5 * 0.1))
     pyreft_like = parameter_groups(wrapper, 0.1, decay_interventions=False)
     assert all(g["weight_decay"] == 0 for g in pyreft_like)
+
+
+@pytest.mark.parametrize("name", ["loreft", "orthdireft", "consreft", "lobireft"])
+def test_r_trained_pyrefts_way_draws_the_same_r_and_saves_in_the_same_format(name):
+    """``rotation_training="pyreft"``: torch's orthogonal parametrization over a d×r matrix, as pyreft
+    0.1.0; the same random draws give the same starting R, the saved state is R (r×d) as in the
+    default mode, and a saved method loads into either mode with the same outputs."""
+    pyreft_way, default = make(name, rotation_training="pyreft"), make(name)
+    assert torch.allclose(pyreft_way.rotation(), default.rotation.weight, atol=1e-6)
+    state = pyreft_way.state_dict()
+    assert sorted(k for k in state if k.startswith("rotation")) == ["rotation.weight"]
+    assert state["rotation.weight"].shape == (R, D)
+    names = {n for n, p in pyreft_way.named_parameters()}
+    assert "rotation.layer.parametrizations.weight.original" in names and "rotation.weight" not in names
+    assert pyreft_way.no_weight_decay() == {"rotation.layer.parametrizations.weight.original"}
+    with torch.no_grad():  # move R off its start, as training would (gradients never reach the ±1 diagonal)
+        pyreft_way.rotation.layer.parametrizations.weight.original.add_(0.1 * torch.randn(D, R).tril(-1))
+    assert pyreft_way.rotation.orthonormality_error() < 1e-5
+    h = torch.randn(5, D)
+    for target in (make(name, seed=1, rotation_training="pyreft"), make(name, seed=1)):
+        target.load_state_dict(pyreft_way.state_dict())
+        assert torch.allclose(target(h), pyreft_way(h), atol=1e-5)
+    with pytest.raises(ValueError, match="rotation_training must be"):
+        make(name, rotation_training="cayley")

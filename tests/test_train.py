@@ -189,7 +189,7 @@ def test_compat_pyreft_sets_the_individual_switches():
 
     path = "benchmarks/experiments/glue/minilm_cpu_loreft.yaml"
     config = load_experiment(path, ["compat=pyreft"])
-    assert config.method["short_prompt_rule"] == "pyreft"
+    assert config.method["short_prompt_rule"] == "pyreft" and config.method["rotation_training"] == "pyreft"
     assert config.train.pyreft_eval_dropout and not config.train.decay_interventions
     assert load_experiment(path, ["compat=pyreft", "method.short_prompt_rule=paper"]).method["short_prompt_rule"] \
         == "paper"  # a method's own setting wins

@@ -104,9 +104,10 @@ class WandbConfig:
 
 
 #: what ``compat: pyreft`` switches back to pyreft 0.1.0's behaviour (README, "Faithfulness"): its
-#: short-prompt position rule (a method's own ``short_prompt_rule`` wins), intervention dropout left
-#: off after the first evaluation, and weight decay that never reaches the interventions
-COMPAT = {"pyreft": {"method": {"short_prompt_rule": "pyreft"},
+#: short-prompt position rule (a method's own ``short_prompt_rule`` wins), R trained through torch's
+#: orthogonal parametrization, intervention dropout left off after the first evaluation, and weight
+#: decay that never reaches the interventions
+COMPAT = {"pyreft": {"method": {"short_prompt_rule": "pyreft", "rotation_training": "pyreft"},
                      "train": {"pyreft_eval_dropout": True, "decay_interventions": False}}}
 REFT_METHODS = {"loreft", "direft", "reft", "reft_lora"}
 

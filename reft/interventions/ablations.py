@@ -14,14 +14,14 @@ import torch
 from torch import nn
 
 from .base import Intervention, linear, register_intervention
-from .orthonormal import OrthonormalRows
+from .pyreft_rotation import rotation_module, rotation_parameter
 
 
 @register_intervention("orthdireft", "DireftIntervention")
 class OrthDiReFT(Intervention):
     def __init__(self, embed_dim: int, rank: int, **kwargs) -> None:
         super().__init__(embed_dim, rank, **kwargs)
-        self.rotation = OrthonormalRows(rank, embed_dim)
+        self.rotation = rotation_module(rank, embed_dim, self.rotation_training)
         self.learned_source = linear(embed_dim, rank, self.dtype)
 
     def edit(self, h: torch.Tensor) -> torch.Tensor:
@@ -29,7 +29,7 @@ class OrthDiReFT(Intervention):
         return source @ self.rotation()
 
     def no_weight_decay(self) -> set[str]:
-        return {"rotation.weight"}
+        return {f"rotation.{rotation_parameter(self.rotation_training)}"}
 
 
 class _ConstantSource(Intervention):
@@ -37,11 +37,11 @@ class _ConstantSource(Intervention):
 
     def __init__(self, embed_dim: int, rank: int, **kwargs) -> None:
         super().__init__(embed_dim, rank, **kwargs)
-        self.rotation = OrthonormalRows(rank, embed_dim)
+        self.rotation = rotation_module(rank, embed_dim, self.rotation_training)
         self.learned_source = nn.Parameter(torch.rand(rank))
 
     def no_weight_decay(self) -> set[str]:
-        return {"rotation.weight"}
+        return {f"rotation.{rotation_parameter(self.rotation_training)}"}
 
 
 @register_intervention("consreft", "ConsreftIntervention")

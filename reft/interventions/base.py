@@ -73,6 +73,9 @@ class Intervention(nn.Module):
         dtype: dtype of the learned projection W, b (pyreft: ``dtype`` kwarg, default bf16);
             an orthonormal R is always fp32 (the paper's runs keep it so).
         dropout_target: ``"output"`` (pyreft, default) or ``"edit"``.
+        rotation_training: how an orthonormal R trains (members that have one):
+            ``"riemannian"`` (default: gradient projected on the Stiefel manifold + QR retraction,
+            ``orthonormal.py``) or ``"pyreft"`` (torch's orthogonal parametrization, ``pyreft_rotation.py``).
     """
 
     registry_name = "base"
@@ -80,7 +83,7 @@ class Intervention(nn.Module):
 
     def __init__(self, embed_dim: int, rank: int, *, dropout: float = 0.0,
                  act_fn: str | None = None, dtype: torch.dtype | str | None = None,
-                 dropout_target: str = "output") -> None:
+                 dropout_target: str = "output", rotation_training: str = "riemannian") -> None:
         super().__init__()
         if embed_dim <= 0 or rank <= 0:
             raise ValueError(f"embed_dim and rank must be positive, got d={embed_dim}, r={rank}")
@@ -94,6 +97,9 @@ class Intervention(nn.Module):
         self.act_fn = act_fn
         self.dropout = nn.Dropout(dropout)
         self.dropout_target = dropout_target
+        if rotation_training not in ("riemannian", "pyreft"):
+            raise ValueError(f"rotation_training must be 'riemannian' or 'pyreft', got {rotation_training!r}")
+        self.rotation_training = rotation_training
 
     def edit(self, h: torch.Tensor) -> torch.Tensor:
         """The fp32 rank-r edit added to h. Subclasses implement the formula."""
@@ -116,7 +122,7 @@ class Intervention(nn.Module):
         """Constructor arguments, enough to rebuild this intervention (saved with checkpoints)."""
         return {"embed_dim": self.embed_dim, "rank": self.rank, "dropout": self.dropout.p,
                 "act_fn": self.act_fn, "dtype": str(self.dtype).removeprefix("torch."),
-                "dropout_target": self.dropout_target}
+                "dropout_target": self.dropout_target, "rotation_training": self.rotation_training}
 
 
 def linear(in_dim: int, out_dim: int, dtype: torch.dtype, bias: bool = True) -> nn.Linear:
