@@ -130,7 +130,37 @@ def test_fixture_ultrafeedback_input_and_no_input():
     assert rows[1].target == "Le chat dort sur le canapé."
 
 
-def test_fixture_glue_tsv_formats():
+def test_every_declared_local_copy_is_the_one_declared(tmp_path):
+    """benchmarks/tasks/sources.yaml: every file it lists is here with its rows and sha256; a copy
+    with a row more, or the same rows edited, is refused by name."""
+    import shutil
+
+    from benchmarks.tasks.data import SourceMismatch, data_root, declared_sources, file_digest, read_file
+
+    for path, declared in declared_sources().items():
+        local = data_root() / path
+        assert local.is_file(), path
+        assert file_digest(local) == declared["sha256"], path
+    task = get_task("glue/rte")
+    copy = tmp_path / "glue" / "RTE"
+    copy.mkdir(parents=True)
+    lines = (data_root() / "glue/RTE/dev.tsv").read_text().splitlines(keepends=True)
+    (copy / "dev.tsv").write_text("".join(lines + lines[-1:]))
+    with pytest.raises(SourceMismatch, match=r"holds 278 rows, but glue/RTE/dev.tsv is declared with 277"):
+        task.load(data_root=tmp_path)
+    (copy / "dev.tsv").write_text("".join(lines[:-1] + ["X" + lines[-1]]))  # one sentence edited
+    with pytest.raises(SourceMismatch, match="sha256 .* differs from the declared .* another version of glue/RTE/dev.tsv"):
+        task.load(data_root=tmp_path)
+    assert len(read_file(copy / "dev.tsv")) == 277
+
+
+def test_fixture_glue_tsv_formats(monkeypatch):
+    from benchmarks.tasks.data import SourceMismatch
+
+    with pytest.raises(SourceMismatch, match=r"glue/CoLA/dev.tsv: holds 4 rows, but glue/CoLA/dev.tsv is declared "
+                                             r"with 1,043"):  # a 4-row excerpt is not GLUE's CoLA dev set
+        get_task("glue/cola").load(data_root=FIXTURES)
+    monkeypatch.setenv("REFT_UNVERIFIED_DATA", "1")  # these excerpts are deliberate
     cola = get_task("glue/cola").load(data_root=FIXTURES)  # headerless
     assert [e.label for e in cola] == [1, 1, 1, 0] and cola[3].text_a == "As you eat the most, you want the least."
     assert cola[0].text_b is None and len(get_task("glue/cola").load("train", data_root=FIXTURES)) == 3
@@ -190,7 +220,8 @@ def test_bad_field_type(tmp_path):
         get_task("commonsense/hellaswag").load(data_root=tmp_path)
 
 
-def test_gsm8k_row_without_final_answer(tmp_path):
+def test_gsm8k_row_without_final_answer(tmp_path, monkeypatch):
+    monkeypatch.setenv("REFT_UNVERIFIED_DATA", "1")  # a 2-row file at GSM8K's path: past the declaration check
     path = tmp_path / "gsm8k/test.jsonl"
     path.parent.mkdir()
     path.write_text('{"question": "q", "answer": "#### 3"}\n\n{"question": "q", "answer": "no final line"}\n')
@@ -205,7 +236,8 @@ def test_invalid_jsonl_line(tmp_path):
         read_file(path)
 
 
-def test_tsv_field_count_and_bad_label(tmp_path):
+def test_tsv_field_count_and_bad_label(tmp_path, monkeypatch):
+    monkeypatch.setenv("REFT_UNVERIFIED_DATA", "1")  # a 2-row file at RTE's path: past the declaration check
     path = tmp_path / "glue/RTE/dev.tsv"
     path.parent.mkdir(parents=True)
     path.write_text("sentence1\tsentence2\tlabel\tidx\na\tb\t0\t0\na\tb\t1\n")

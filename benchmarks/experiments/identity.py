@@ -22,10 +22,10 @@ import hashlib
 import json
 from pathlib import Path
 
-from reft.files import atomic_write_json, file_sha256
+from reft.files import atomic_write_json
 
 from benchmarks.experiments.config import ExperimentConfig
-from benchmarks.tasks.data import data_root
+from benchmarks.tasks.data import data_root, file_digest
 from benchmarks.tasks import Task, get_task
 
 IDENTITY_FILE = "identity.json"
@@ -55,9 +55,6 @@ def _prune(values: dict, dotted: tuple[str, ...]) -> dict:
     return values
 
 
-_DIGESTS: dict[tuple, str] = {}
-
-
 def source_digest(task: Task, split: str, root: str | Path | None = None, with_rows: bool = True) -> str:
     """``sha256:<hex>`` of the local file a split reads, or ``hub:<arguments>`` where it has none
     (cached per file, size and modification time), and the split's row slice if ``with_rows``."""
@@ -66,11 +63,7 @@ def source_digest(task: Task, split: str, root: str | Path | None = None, with_r
     rows = f"[{source.rows}]" if source.rows and with_rows else ""
     if not path.is_file():
         return f"hub:{json.dumps(source.hub, sort_keys=True)}{rows}" if source.hub else f"missing:{source.path}"
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _DIGESTS:
-        _DIGESTS[key] = file_sha256(path)
-    return f"sha256:{_DIGESTS[key]}{rows}"
+    return f"sha256:{file_digest(path)}{rows}"
 
 
 def _read_splits(config: ExperimentConfig) -> list[tuple[str, str]]:

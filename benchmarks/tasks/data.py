@@ -1,11 +1,13 @@
 """Reading benchmark rows: local files under the data root (LLM-Adapters JSON, JSON Lines, GLUE
 TSV), or the hub source named in the task YAML when the file is missing and ``datasets`` is
-installed. Also the ``Example`` every task yields and the paper's GLUE dev/test re-split.
+installed; either is checked against its declaration (``sources.yaml``: rows, and sha256 of a local
+file). Also the ``Example`` every task yields and the paper's GLUE dev/test re-split.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import importlib.util
 import json
 import os
@@ -15,6 +17,12 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 FIXED_SPLIT_SEED = 42
+SOURCES = Path(__file__).with_name("sources.yaml")
+UNVERIFIED = "REFT_UNVERIFIED_DATA"  # =1: accept copies that differ from sources.yaml
+
+
+class SourceMismatch(ValueError):
+    """A data file (or hub split) is not the copy its declaration in ``sources.yaml`` describes."""
 
 
 def data_root() -> Path:
@@ -73,8 +81,48 @@ def read_split(source: SplitSource, root: Path, tsv_header: bool = True) -> tupl
     else:
         hub = f"; with network, `pip install datasets` to read it from the hub: {source.hub}" if source.hub else ""
         raise FileNotFoundError(f"{path} not found: put the file there or set REFT_DATA_ROOT{hub}")
+    check_source(source.path, rows, where, from_hub, None if from_hub else path)
     numbered = list(enumerate(rows))[source.row_slice()]
     return numbered, where, from_hub
+
+
+@functools.cache
+def declared_sources() -> dict[str, dict]:
+    import yaml
+
+    return yaml.safe_load(SOURCES.read_text())["files"]
+
+
+_DIGESTS: dict[tuple, str] = {}
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file, cached per path, size and modification time."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _DIGESTS:
+        from reft.files import file_sha256  # imports torch: only when a file is hashed
+
+        _DIGESTS[key] = file_sha256(path)
+    return _DIGESTS[key]
+
+
+def check_source(declared_path: str, rows: list, where: str, from_hub: bool, path: Path | None) -> None:
+    """Refuse (``SourceMismatch``) rows that are not the declared copy of ``declared_path``: another
+    number of rows, or (a local file) another sha256. Undeclared paths pass; so does everything
+    under ``REFT_UNVERIFIED_DATA=1``."""
+    declared = declared_sources().get(declared_path)
+    if declared is None or os.environ.get(UNVERIFIED) == "1":
+        return
+    expected = declared.get("hub_rows", declared["rows"]) if from_hub else declared["rows"]
+    bypass = f"(declared in {SOURCES.relative_to(REPO)}; {UNVERIFIED}=1 reads it anyway)"
+    if len(rows) != expected:
+        raise SourceMismatch(f"{where}: holds {len(rows):,} rows, but {declared_path} is declared with "
+                             f"{expected:,}: not the copy the tasks were written for {bypass}")
+    if path is not None and file_digest(path) != declared["sha256"]:
+        raise SourceMismatch(f"{where}: sha256 {file_digest(path)[:16]}… differs from the declared "
+                             f"{declared['sha256'][:16]}… although the {expected:,} rows match: another version "
+                             f"of {declared_path} {bypass}")
 
 
 def read_file(path: Path, tsv_header: bool = True) -> list[dict]:
