@@ -54,9 +54,18 @@ def init_from_env() -> bool:
     return True
 
 
+def is_sharded(tensor: torch.Tensor) -> bool:
+    """Whether ``tensor`` is a DTensor (a parameter sharded by FSDP2's ``fully_shard``)."""
+    from torch.distributed.tensor import DTensor
+
+    return isinstance(tensor, DTensor)
+
+
 def average_gradients(parameters: list[torch.nn.Parameter]) -> None:
-    """Mean of each parameter's gradient over the processes (missing gradients count as zero)."""
-    if not is_distributed() or not parameters:
+    """Mean of each parameter's gradient over the processes (missing gradients count as zero).
+    Sharded parameters are left alone: FSDP has reduce-scattered (averaged) their gradients."""
+    parameters = [p for p in parameters if not is_sharded(p)] if is_distributed() else []
+    if not parameters:
         return
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in parameters]
     flat = torch.cat([g.reshape(-1).float() for g in grads])

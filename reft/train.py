@@ -19,10 +19,8 @@ steps (rejected by ``TrainingConfig``), or a non-finite loss.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import random
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,14 +28,13 @@ from typing import Callable
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from torch import nn
 from torch.utils.data import Dataset
 
 from . import distributed
 from .activation_checkpointing import enable_gradient_checkpointing, step_scope
-from .files import atomic_directory, atomic_save_tensors, atomic_write_json, file_sha256
+from .checkpoint import BestEpoch, CheckpointDamaged, TrainingCheckpoint, whole  # noqa: F401 (CheckpointDamaged: re-exported)
+from .sharding import is_sharded_model, shard_model
 
 SCHEDULES = ("linear", "constant", "cosine")
 
@@ -65,6 +62,8 @@ class TrainingConfig:
         "help": "pyreft's defect: after the first evaluation, intervention dropout stays off for the rest of training"})
     autocast: str | None = field(default=None, metadata={
         "help": "'bfloat16': forward under torch.autocast in bf16 (CPU or GPU; weights and optimizer stay fp32)"})
+    fsdp: bool = field(default=False, metadata={
+        "help": "with several processes, shard parameters, gradients and optimizer state with FSDP2 (LoRA, DoRA, full FT)"})
     gradient_checkpointing: bool = field(default=False, metadata={
         "help": "recompute each block's activations in the backward pass (less activation memory, one more forward per block); every method"})
     output_dir: str | None = None
@@ -151,149 +150,6 @@ def _epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     return torch.randperm(n, generator=generator).tolist()
 
 
-class CheckpointDamaged(ValueError):
-    """A checkpoint directory whose manifest or files do not check out."""
-
-
-class _Checkpoint:
-    """Trainable params + optimizer + scheduler + RNG, as safetensors and JSON (no pickle).
-
-    Each save is one directory ``checkpoint/step-<N>/`` holding ``state.safetensors``,
-    ``trainer_state.json`` and, written last, ``manifest.json`` (the step and each file's size and
-    sha256); it is filled aside and renamed into place, so a kill leaves either the whole
-    checkpoint or none. Resume takes the newest checkpoint that verifies and says which damaged
-    ones it passed over; the two newest are kept.
-    """
-
-    FILES = ("state.safetensors", "trainer_state.json")
-    KEEP = 2
-
-    def __init__(self, directory: Path, log: Callable[[str], None] = print) -> None:
-        self.directory = directory
-        self.log = log
-
-    def steps(self) -> list[Path]:
-        """Checkpoint directories, newest first."""
-        found = [p for p in self.directory.glob("step-*") if p.is_dir() and p.name[5:].isdigit()]
-        return sorted(found, key=lambda p: int(p.name[5:]), reverse=True)
-
-    def exists(self) -> bool:
-        return bool(self.steps())
-
-    def save(self, model: nn.Module, optimizer, scheduler, step: int, losses: list[float],
-             selection: "_BestEpoch") -> None:
-        tensors = {f"param.{n}": p for n, p in model.named_parameters() if p.requires_grad}
-        tensors.update({f"best.{n}": t for n, t in selection.state.items()})
-        opt = optimizer.state_dict()
-        opt_meta = {"param_groups": opt["param_groups"], "scalars": {}}
-        for index, state in opt["state"].items():
-            for key, value in state.items():
-                if torch.is_tensor(value):
-                    tensors[f"optim.{index}.{key}"] = value
-                else:
-                    opt_meta["scalars"][f"{index}.{key}"] = value
-        tensors["rng.torch"] = torch.get_rng_state()
-        if torch.cuda.is_available():
-            tensors["rng.cuda"] = torch.cuda.get_rng_state()
-        np_state = np.random.get_state()
-        with atomic_directory(self.directory / f"step-{step:08d}") as tmp:
-            atomic_save_tensors(tmp / "state.safetensors", tensors)
-            atomic_write_json(tmp / "trainer_state.json", {
-                "step": step, "losses": losses, "optimizer": opt_meta, "scheduler": scheduler.state_dict(),
-                "epoch_scores": selection.scores, "best_epoch": selection.best_epoch,
-                "rng_python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
-                "rng_numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
-            })
-            atomic_write_json(tmp / "manifest.json", {"step": step, "files": {
-                name: {"bytes": (tmp / name).stat().st_size, "sha256": file_sha256(tmp / name)}
-                for name in self.FILES}})
-        for old in self.steps()[self.KEEP:]:
-            shutil.rmtree(old, ignore_errors=True)
-
-    @staticmethod
-    def verify(path: Path) -> dict:
-        """The checkpoint's trainer state, or ``CheckpointDamaged`` saying what is wrong."""
-        try:
-            manifest = json.loads((path / "manifest.json").read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise CheckpointDamaged(f"no readable manifest.json ({error})") from None
-        for name, expected in manifest.get("files", {}).items():
-            file = path / name
-            if not file.is_file():
-                raise CheckpointDamaged(f"{name} is missing")
-            if file.stat().st_size != expected["bytes"] or file_sha256(file) != expected["sha256"]:
-                raise CheckpointDamaged(f"{name} does not match its manifest (truncated or changed)")
-        meta = json.loads((path / "trainer_state.json").read_text())
-        if meta.get("step") != manifest.get("step"):
-            raise CheckpointDamaged(f"trainer_state.json is at step {meta.get('step')}, the manifest at "
-                                    f"{manifest.get('step')}")
-        return meta
-
-    def load(self, model: nn.Module, optimizer, scheduler, selection: "_BestEpoch") -> tuple[int, list[float]]:
-        """Restore the newest good checkpoint; returns (step, losses), (0, []) when none is good."""
-        for path in self.steps():
-            try:
-                meta = self.verify(path)
-                tensors = load_file(path / "state.safetensors")
-            except (CheckpointDamaged, OSError, json.JSONDecodeError, SafetensorError) as error:
-                self.log(f"checkpoint {path} is damaged ({error}); passing over it (delete it to silence this)")
-                continue
-            self._restore(meta, tensors, model, optimizer, scheduler, selection)
-            return meta["step"], meta["losses"]
-        if self.steps():
-            self.log(f"no good checkpoint in {self.directory}: training starts from step 0")
-        return 0, []
-
-    @staticmethod
-    def _restore(meta: dict, tensors: dict, model: nn.Module, optimizer, scheduler, selection: "_BestEpoch") -> None:
-        params = dict(model.named_parameters())
-        with torch.no_grad():
-            for key, value in tensors.items():
-                if key.startswith("param."):
-                    params[key[len("param."):]].copy_(value)
-        state: dict[int, dict] = {}
-        for key, value in tensors.items():
-            if key.startswith("optim."):
-                index, name = key[len("optim."):].split(".", 1)
-                state.setdefault(int(index), {})[name] = value
-        for key, value in meta["optimizer"]["scalars"].items():
-            index, name = key.split(".", 1)
-            state.setdefault(int(index), {})[name] = value
-        optimizer.load_state_dict({"state": state, "param_groups": meta["optimizer"]["param_groups"]})
-        scheduler.load_state_dict(meta["scheduler"])
-        torch.set_rng_state(tensors["rng.torch"])
-        if "rng.cuda" in tensors and torch.cuda.is_available():
-            torch.cuda.set_rng_state(tensors["rng.cuda"])
-        version, internal, gauss = meta["rng_python"]
-        random.setstate((version, tuple(internal), gauss))
-        kind, keys, pos, has_gauss, cached = meta["rng_numpy"]
-        np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
-        selection.scores, selection.best_epoch = meta.get("epoch_scores", []), meta.get("best_epoch")
-        selection.state = {k[len("best."):]: v for k, v in tensors.items() if k.startswith("best.")}
-
-
-class _BestEpoch:
-    """Keeps a copy of the trainable parameters of the epoch that scored best (HF's
-    ``load_best_model_at_end``, which the paper's GLUE runs use); ties keep the earlier epoch."""
-
-    def __init__(self) -> None:
-        self.scores: list[float] = []
-        self.best_epoch: int | None = None
-        self.state: dict[str, torch.Tensor] = {}
-
-    def update(self, model: nn.Module, score: float) -> None:
-        self.scores.append(float(score))
-        if self.best_epoch is None or score > self.scores[self.best_epoch - 1]:
-            self.best_epoch = len(self.scores)
-            self.state = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
-
-    def restore(self, model: nn.Module) -> None:
-        params = dict(model.named_parameters())
-        with torch.no_grad():
-            for name, value in self.state.items():
-                params[name].copy_(value)
-
-
 def _micro_batches(dataset: Dataset, order: list[int], batch_size: int, collate: Callable, start: int):
     """This process's share of the batches of one epoch in ``order``, from batch ``start`` on.
     A global batch holds ``batch_size`` examples per process; process r takes the r-th slice.
@@ -327,17 +183,22 @@ def train(model: nn.Module, dataset: Dataset, collate: Callable, config: Trainin
     steps_per_epoch = max(1, batches_per_epoch // config.grad_accum)
     total = config.max_steps or math.ceil(config.epochs * steps_per_epoch)
     warmup = math.ceil(config.warmup_ratio * total)
+    if config.fsdp and distributed.is_distributed() and not is_sharded_model(model):
+        from .architectures import block_modules
+
+        shard_model(model, block_modules(model), config.autocast)
     optimizer = make_optimizer(parameter_groups(model, config.weight_decay, config.decay_interventions), config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config.schedule, warmup, total))
-    checkpoint = _Checkpoint(Path(config.output_dir) / "checkpoint") if config.output_dir else None
-    step, losses, selection = 0, [], _BestEpoch()
+    checkpoint = TrainingCheckpoint(Path(config.output_dir) / "checkpoint") if config.output_dir else None
+    step, losses, selection = 0, [], BestEpoch()
     if checkpoint and config.resume and checkpoint.exists():
         step, losses = checkpoint.load(model, optimizer, scheduler, selection)
     resumed_from = step
     trainable = [p for group in optimizer.param_groups for p in group["params"]]
     if config.gradient_checkpointing:
         enable_gradient_checkpointing(model)
-    autocast = torch.autocast(device.type, dtype=getattr(torch, config.autocast)) if config.autocast \
+    sharded = is_sharded_model(model)  # FSDP2 casts the blocks itself (reft.sharding)
+    autocast = torch.autocast(device.type, dtype=getattr(torch, config.autocast)) if config.autocast and not sharded \
         else contextlib.nullcontext()
     log_every = config.log_every or max(1, total // 100)
     model.train()
@@ -380,8 +241,7 @@ def train(model: nn.Module, dataset: Dataset, collate: Callable, config: Trainin
                 if log:
                     log({"step": step, "epoch": step / steps_per_epoch, "dev_score": selection.scores[-1]})
             if checkpoint and config.save_every and (step % config.save_every == 0 or step == total):
-                if distributed.is_main():
-                    checkpoint.save(model, optimizer, scheduler, step, losses, selection)
+                checkpoint.save(model, optimizer, scheduler, step, losses, selection)  # the first process writes
                 distributed.barrier()
             if on_epoch is not None and evaluate is not None and (step % steps_per_epoch == 0 or step == total):
                 on_epoch(len(selection.scores), selection.scores[-1])
@@ -389,7 +249,7 @@ def train(model: nn.Module, dataset: Dataset, collate: Callable, config: Trainin
                 seconds = time.perf_counter() - start
                 seen = (step - resumed_from) * config.batch_size * config.grad_accum * distributed.world_size()
                 log({"step": step, "epoch": step / steps_per_epoch, "loss": step_loss,
-                     "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm), "train_seconds": seconds,
+                     "lr": scheduler.get_last_lr()[0], "grad_norm": float(whole(grad_norm)), "train_seconds": seconds,
                      "examples_per_second": seen / seconds if seconds > 0 else 0.0})
             if step >= total:
                 break

@@ -276,3 +276,20 @@ def test_a_pruned_trial_stops_after_its_epoch_and_uses_budget(tmp_path):
     trial.set_user_attr("point", point)
     study.tell(trial, state=optuna.trial.TrialState.PRUNED)
     assert not budget_left(spec, study)
+
+
+def test_a_refused_trial_stops_the_search_without_using_budget(tmp_path, tiny_llama_dir):
+    """A run refused before training (here: layers the model does not have) fails every trial alike:
+    the worker stops with the reason instead of spending the budget on refusals."""
+    from benchmarks.sweeps.search import SearchRefused, budget_left, study_of, work
+
+    path = write_spec(tmp_path, tiny_llama_dir, trials=3, workers=1, executor="debug",
+                      methods={"loreft": {"config": CONFIG, "overrides": [*tiny(tiny_llama_dir), "method.layers=[0,9]"],
+                                          "search": {"train.lr": {"type": "float", "low": 1.0e-4, "high": 1.0e-2,
+                                                                  "log": True}}}})
+    spec = load_sweep(path)
+    with pytest.raises(SearchRefused, match=r"was refused before training \(method .* does not fit model"):
+        work(spec, log=lambda *a: None)
+    [trial] = study_of(spec, "loreft").trials
+    assert trial.state.name == "FAIL" and "layers [9] out of range" in trial.user_attrs["refused"]
+    assert budget_left(spec, study_of(spec, "loreft"))  # it did not count

@@ -100,14 +100,14 @@ def test_a_torn_checkpoint_is_passed_over_and_the_run_ends_as_an_uninterrupted_o
 
 
 def test_a_checkpoint_whose_files_disagree_is_refused(tmp_path):
-    from reft.train import CheckpointDamaged, _Checkpoint
+    from reft.checkpoint import CheckpointDamaged, TrainingCheckpoint
 
     with pytest.raises(KeyboardInterrupt):
         run(tmp_path, stop_at=2)
     first, second = sorted((tmp_path / "checkpoint").glob("step-*"))
     (second / "trainer_state.json").write_text((first / "trainer_state.json").read_text())  # step 1's state
     with pytest.raises(CheckpointDamaged, match="trainer_state.json does not match its manifest"):
-        _Checkpoint.verify(second)
+        TrainingCheckpoint.verify(second)
 
 
 @pytest.mark.parametrize("overrides, message", [

@@ -45,8 +45,10 @@ from reft import distributed
 from reft.data import ClassificationCollator, ClassificationDataset, SupervisedCollator, SupervisedDataset
 from reft.files import atomic_write, atomic_write_json
 from reft.pretrained import load_model, load_tokenizer, model_skeleton
+from reft.sharding import gather_trainable, is_sharded_model
 from reft.train import TrainingConfig, set_seed, train
 
+from benchmarks.experiments.accounting import peak_memory
 from benchmarks.experiments.config import ExperimentConfig
 from benchmarks.experiments.contamination import overlapping
 from benchmarks.experiments.examples import contamination, eval_examples, train_examples
@@ -190,36 +192,21 @@ def _train(config: ExperimentConfig, directory: Path, tokenizer, logger, on_epoc
         seen = (result.steps - result.resumed_from) * training.batch_size * training.grad_accum
         record["examples_per_second"] = round(seen * distributed.world_size() / result.seconds, 3)
     record.update(peak_memory())
+    if is_sharded_model(wrapped):  # FSDP: the first process evaluates and saves an unsharded copy
+        trained = gather_trainable(wrapped)
+        if distributed.is_main():
+            method, wrapped = build_method(load_model(config.model.name, task=config.model.task,
+                                                      dtype=config.model.dtype, **_head_kwargs(config)), config.method)
+            parameters = dict(wrapped.named_parameters())
+            with torch.no_grad():
+                for name, value in trained.items():
+                    parameters[name].copy_(value)
     if distributed.is_main():
         save_method(wrapped, directory / "model", overwrite=True)  # the run's own folder
         record["model_bytes"] = sum(p.stat().st_size for p in (directory / "model").rglob("*") if p.is_file())
         atomic_write_json(directory / "train.json", record)
     distributed.barrier()
     return method, wrapped, record
-
-
-def peak_rss_bytes() -> int | None:
-    """This process's peak resident set (``VmHWM``), or None off Linux. Not ``ru_maxrss``: Linux
-    carries the parent's peak into it across fork and exec."""
-    status = Path("/proc/self/status")
-    for line in status.read_text().splitlines() if status.is_file() else []:
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return None
-
-
-def peak_memory() -> dict[str, float]:
-    """The process's peak memory so far, in MiB: resident set (CPU; includes loading the model) and,
-    on a GPU, torch's peak allocation."""
-    rss = peak_rss_bytes()
-    if rss is None:  # not Linux: ru_maxrss, in KiB
-        import resource
-
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    peak = {"peak_rss_mb": round(rss / 2**20, 1)}
-    if torch.cuda.is_available():
-        peak["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    return peak
 
 
 def _head_kwargs(config: ExperimentConfig) -> dict:
@@ -310,9 +297,12 @@ def preflight(config: ExperimentConfig) -> dict[str, dict]:
     except (OSError, ValueError, KeyError) as error:
         raise RunRefused(f"model {config.model.name!r} could not be read: {error}") from error
     try:
-        build_method(skeleton, config.method)
+        _, skeleton = build_method(skeleton, config.method)
     except (ValueError, KeyError, IndexError, RuntimeError) as error:
         raise RunRefused(f"method {config.method} does not fit model {config.model.name}: {error}") from error
+    if config.train.fsdp and hasattr(skeleton, "interventions"):
+        raise RunRefused("train.fsdp shards the weights LoRA, DoRA and full finetuning train; ReFT's interventions "
+                         "are a few thousand numbers and train data-parallel: set train.fsdp=false")
     report = contamination(config)
     bad = overlapping(report)
     if bad and not config.data.allow_contamination:

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from baselines import build_method  # noqa: E402
 from reft.activation_checkpointing import enable_gradient_checkpointing, step_scope  # noqa: E402
-from benchmarks.experiments.run import peak_rss_bytes  # noqa: E402
+from benchmarks.experiments.accounting import peak_rss_bytes  # noqa: E402
 from reft.files import atomic_write, atomic_write_json  # noqa: E402
 from reft.train import TrainingConfig, make_optimizer, parameter_groups  # noqa: E402
 

@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 from baselines import build_method  # noqa: E402
 from baselines.paper import TABLE1_METHODS  # noqa: E402
 from reft import __version__  # noqa: E402
-from benchmarks.experiments.run import peak_rss_bytes  # noqa: E402
+from benchmarks.experiments.accounting import peak_rss_bytes  # noqa: E402
 from reft.files import atomic_write, atomic_write_json  # noqa: E402
 from reft.train import TrainingConfig, make_optimizer, parameter_groups  # noqa: E402
 

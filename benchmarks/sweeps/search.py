@@ -47,7 +47,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from benchmarks.experiments.run import run_experiment
+from benchmarks.experiments.run import RunRefused, run_experiment
 from benchmarks.sweeps.select import dev_score, run_seconds
 from benchmarks.sweeps.spec import SweepSpec, experiment
 from reft.typed import from_dict
@@ -135,6 +135,10 @@ def _worker_alive(user_attrs: dict) -> bool | None:
     return True
 
 
+class SearchRefused(RuntimeError):
+    """A trial's run was refused before training (e.g. a task whose code changed): the search stops."""
+
+
 def recover_killed(spec: SweepSpec, study, log=print) -> list[int]:
     """Mark trials whose worker died as failed (``killed``) and queue their parameters again."""
     from optuna.trial import TrialState
@@ -159,10 +163,11 @@ def killed(trials) -> set[int]:
 
 def counted(trial, lost: set[int]) -> bool:
     """Whether a trial uses budget: done, failed on its own, or running; not one whose worker died
-    (``lost``: ``killed(trials)``), nor one waiting in the queue."""
+    (``lost``: ``killed(trials)``), nor one refused before training (``SearchRefused``), nor one
+    waiting in the queue."""
     from optuna.trial import TrialState
 
-    return trial.state != TrialState.WAITING and trial.number not in lost
+    return trial.state != TrialState.WAITING and trial.number not in lost and "refused" not in trial.user_attrs
 
 
 def budget_left(spec: SweepSpec, study) -> bool:
@@ -250,6 +255,12 @@ def run_trial(spec: SweepSpec, method: str, study, trial, point: dict, log=print
             directory = run_experiment(config, log=lambda *a: None, on_epoch=report)
             result = json.loads((Path(directory) / "result.json").read_text())
             score, _ = dev_score(result, str(directory))
+        except RunRefused as refused:  # the environment, not the point: every trial would fail alike
+            trial.set_user_attr("refused", f"{refused}"[:500])
+            study.tell(trial, state=TrialState.FAIL)
+            raise SearchRefused(f"search {study.study_name}: trial {trial.number} {point} was refused before "
+                                f"training ({refused}); the search stops rather than spend its budget on "
+                                "refusals (refused trials do not count): fix the cause and rerun") from refused
         except optuna.TrialPruned as pruned:  # uses budget: the epochs it trained were spent
             trial.set_user_attr("seconds", time.monotonic() - started)
             trial.set_user_attr("pruned", str(pruned))
