@@ -4,8 +4,11 @@ What to run is decided above this package (``benchmarks.sweeps``); this module o
 
 * ``ExecutorSpec``: the executor's settings as a sweep spec writes them (``executor:`` block);
 * ``make_executor``: the submitit executor for a spec (``slurm``: one array job per batch, the
-  spec's ``parallelism`` as the array's ``%`` limit; ``local``: subprocesses on this machine;
-  ``debug``: in this process);
+  spec's ``parallelism`` as the array's ``%`` limit, and with ``nodes`` × ``tasks_per_node`` > 1
+  each run is one multi-node job: one ``srun`` starts a task per process on every node, and each
+  task joins the run's process group from SLURM's variables (``reft.distributed.init_from_env``:
+  rank, world size, and the first node as the rendezvous address, as torchrun's ``env://``);
+  ``local``: subprocesses on this machine; ``debug``: in this process);
 * ``RequeueableCall``: the base of a picklable job that submitit requeues on preemption or timeout
   (SIGUSR2) by resubmitting the same call, which then resumes from its own checkpoint;
 * ``submit_throttled``: local submission with at most ``parallelism`` jobs alive at once;
@@ -37,10 +40,19 @@ class ExecutorSpec:
     cpus_per_task: int | None = None
     mem_gb: float | None = None
     account: str | None = None
+    nodes: int = field(default=1, metadata={"help": "SLURM nodes per run (multi-node training)"})
+    tasks_per_node: int = field(default=1, metadata={
+        "help": "SLURM tasks (training processes) per node; each run trains in nodes × tasks_per_node processes"})
 
     def __post_init__(self) -> None:
         if self.kind not in EXECUTORS:
             raise ValueError(f"executor.kind must be one of {EXECUTORS}, got {self.kind!r}")
+        if self.nodes < 1 or self.tasks_per_node < 1:
+            raise ValueError(f"executor.nodes and executor.tasks_per_node must be >= 1, got {self.nodes}, "
+                             f"{self.tasks_per_node}")
+        if self.kind != "slurm" and self.nodes * self.tasks_per_node > 1:
+            raise ValueError(f"executor.nodes/tasks_per_node start several processes per run on SLURM only; on one "
+                             f"machine use torchrun (`torchrun --nproc_per_node N -m benchmarks.cli train ...`)")
 
 
 class RequeueableCall:
@@ -70,6 +82,8 @@ def make_executor(spec: ExecutorSpec, folder: Path):
             parameters["mem_gb"] = spec.mem_gb
         if spec.account:
             parameters["slurm_account"] = spec.account
+        if spec.nodes * spec.tasks_per_node > 1:  # one srun, nodes × tasks_per_node tasks: each is one rank
+            parameters.update(nodes=spec.nodes, tasks_per_node=spec.tasks_per_node)
         executor.update_parameters(**parameters)
     return executor
 

@@ -252,6 +252,24 @@ def test_sweep_as_a_slurm_array_with_a_cancelled_and_resumed_job(slurm_cluster, 
     assert resumed["tasks"] == {k: {**v, "seconds": resumed["tasks"][k]["seconds"]} for k, v in whole["tasks"].items()}
 
 
+def test_a_run_as_one_two_task_slurm_job_trains_in_two_processes(slurm_cluster, tmp_path, monkeypatch):
+    """executor.tasks_per_node=2 (nodes=1 on the local cluster; the same path spans nodes): one srun
+    starts two tasks, both join the run's process group from SLURM's variables and train on half of
+    each global batch; the first writes the result once."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    partition = getattr(slurm_cluster, "partition", "debug")
+    spec = load_sweep(write_spec(tmp_path, executor="slurm", extra=["train.max_steps=2", "train.batch_size=2"]),
+                      [f"executor.partition={partition}", "executor.timeout_min=10", "executor.tasks_per_node=2"])
+    [run] = expand(spec, "final", {"loreft": {"train.lr": 3.0e-2}})[:1]
+    [job] = launch(spec, [run])
+    assert job.num_tasks == 2
+    result = json.loads((run_dir(run.config) / "result.json").read_text())
+    assert result["environment"]["processes"] == 2 and result["train"]["steps"] == 2
+    assert result["tasks"]["commonsense/arc_easy"]["n"] == 4
+    with pytest.raises(ValueError, match="start several processes per run on SLURM only"):
+        load_sweep(write_spec(tmp_path / "local", executor="local"), ["executor.tasks_per_node=2"])
+
+
 def test_quick_reproduce_uses_the_committed_selection_and_reports_reruns(tmp_path):
     """`make reproduce-SUITE` (quick): no dev runs, the committed choice, the first seed only; a
     rerun of a committed result lands on it (printed as the largest per-task difference)."""
