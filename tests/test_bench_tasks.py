@@ -214,3 +214,22 @@ def test_gsm8k_train_in_the_papers_target_format():
     assert all("<<" not in e.target and e.target.endswith(".") for e in rows)
     assert rows[0].prompt == get_task("arithmetic/gsm8k").load("test")[0].prompt.replace(
         get_task("arithmetic/gsm8k").load("test")[0].raw["instruction"], rows[0].raw["question"])
+
+
+def test_a_source_edited_under_a_running_process_keeps_its_fingerprint(tmp_path, monkeypatch):
+    """Fingerprints hash the code in memory as first read: a long-lived worker whose source files
+    are edited meanwhile (lines inserted above a function) keeps computing the same digest, instead
+    of reading the new file at the old line numbers and refusing its runs."""
+    import importlib
+    import linecache
+
+    from benchmarks.tasks.registry import _bare_source
+
+    module = tmp_path / "edited_module.py"
+    module.write_text("def score(x):\n    return x + 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    function = importlib.import_module("edited_module").score
+    before = _bare_source(function)
+    module.write_text("import os\n\n\ndef other():\n    return 2\n\n\ndef score(x):\n    return x + 1\n")
+    linecache.checkcache(str(module))
+    assert _bare_source(function) == before == "def score(x):\n    return x + 1"

@@ -225,7 +225,20 @@ def _names(code: CodeType) -> set[str]:
     return names
 
 
+_SOURCES: dict[Any, str] = {}
+
+
 def _bare_source(function) -> str:
+    """The function's source without docstring, comments and blank lines, read once per process:
+    ``inspect`` reads source files, not the code in memory, so a file edited while a long-lived
+    process runs (a search worker) would otherwise give that process another fingerprint than the
+    code it runs, and refuse its runs."""
+    if function not in _SOURCES:
+        _SOURCES[function] = _read_bare_source(function)
+    return _SOURCES[function]
+
+
+def _read_bare_source(function) -> str:
     source = textwrap.dedent(inspect.getsource(function))
     lines = source.splitlines()
     body = ast.parse(source).body[0].body
