@@ -93,6 +93,8 @@ def test_two_workers_share_one_study_per_method_with_equal_budgets(tmp_path, tin
             assert result["config"]["train"]["lr"] == trial.user_attrs["point"]["train.lr"]
     for run in expand(spec, "final", read_selection(spec)):  # stage 2: the best points on the test split, seeds
         assert (run_dir(run.config) / "result.json").is_file() and run.config.data.eval_split == "test"
+        reused = json.loads((run_dir(run.config) / "result.json").read_text())["train"].get("reused_from")
+        assert (reused is not None) == (run.seed == 42)  # seed 42 is the best trial's training, scored on test
     assert len(record["trials"]["loreft"]) == 3 and record["space"]["lora"]["method.r"]["type"] == "categorical"
     from benchmarks.report.search_plots import best_so_far, importances, write_search_plots
 
@@ -273,7 +275,7 @@ def test_a_pruned_trial_stops_after_its_epoch_and_uses_budget(tmp_path):
     assert not (stopped / "result.json").exists() and (stopped / "train" / "checkpoint").is_dir()
     assert budget_left(spec, study)  # 1 of 2 trials used: a pruned trial counts
     trial = study.ask()
-    trial.set_user_attr("point", point)
+    trial.set_user_attr("point", {"train.lr": 5.0e-3})
     study.tell(trial, state=optuna.trial.TrialState.PRUNED)
     assert not budget_left(spec, study)
 
@@ -293,3 +295,26 @@ def test_a_refused_trial_stops_the_search_without_using_budget(tmp_path, tiny_ll
     [trial] = study_of(spec, "loreft").trials
     assert trial.state.name == "FAIL" and "layers [9] out of range" in trial.user_attrs["refused"]
     assert budget_left(spec, study_of(spec, "loreft"))  # it did not count
+
+
+def test_repeated_points_use_no_budget_and_an_exhausted_space_stops(tmp_path, tiny_llama_dir):
+    """A sampler may propose a point already tried (floats keep 3 digits; a categorical space is
+    small): the repeat is told its original's score at once and uses no budget; a space with fewer
+    distinct points than the budget stops the search instead of repeating forever."""
+    from benchmarks.sweeps.search import REPEATS, SearchRefused, _new_point, counted_numbers, study_of
+
+    spec = load_sweep(write_spec(tmp_path, tiny_llama_dir, sampler="random"))
+    study = study_of(spec, "loreft")
+    space = {"method.rank": {"type": "categorical", "choices": [1, 2]}}
+    for _ in range(2):
+        trial, point = _new_point(study, space)
+        trial.set_user_attr("point", point)
+        study.tell(trial, float(point["method.rank"]))
+    assert sorted(t.user_attrs["point"]["method.rank"] for t in study.trials if "duplicate_of" not in t.user_attrs) \
+        == [1, 2]
+    with pytest.raises(SearchRefused, match="fewer distinct points than the budget"):
+        _new_point(study, space)
+    originals = {t.number for t in study.trials if "duplicate_of" not in t.user_attrs}
+    assert counted_numbers(study.trials) == originals and len(originals) == 2
+    repeats = [t for t in study.trials if "duplicate_of" in t.user_attrs]
+    assert len(repeats) >= REPEATS and all(t.value == t.user_attrs["point"]["method.rank"] for t in repeats)

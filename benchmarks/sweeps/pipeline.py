@@ -64,8 +64,15 @@ def _run_search_stages(spec: SweepSpec, stage: str, wait: bool, log, overwrite_s
     if stage == "all":
         log(f"selected on dev scores only (best trial per method): {select_from_search(spec, log=log)['chosen']}")
     if stage in ("final", "all"):
-        runs = sorted(expand(spec, "final", read_selection(spec)) + floor_runs(spec), key=lambda run: run.seed)
+        chosen = read_selection(spec)
+        runs = sorted(expand(spec, "final", chosen) + floor_runs(spec), key=lambda run: run.seed)
         log(f"sweep {spec.name}: final stage, {len(runs)} runs ({spec.executor.kind})")
+        # the best trial's own run: its point in the search space's key order (the run directory's name)
+        trial_point = {m: {k: chosen[m][k] for k in spec.methods[m].search if k in chosen[m]} for m in chosen}
+        best_trials = [Run("dev", run.method, run.point, run.seed, experiment(spec, "dev", run.method,
+                                                                                trial_point[run.method], run.seed))
+                       for run in runs if run.method in chosen and run.seed == spec.dev.seeds[0]]
+        reuse_dev_training(best_trials, runs, log=log)  # the best trial trained seed 42's final run already
         launch(spec, runs, wait=wait, overwrite_stale=overwrite_stale, log=log)
 
 

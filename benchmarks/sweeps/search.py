@@ -70,16 +70,20 @@ def storage(spec: SweepSpec):
 
 
 def study_of(spec: SweepSpec, method: str, worker: int = 0):
-    """The method's study (created on first use); the sampler is seeded per worker, so two workers
-    never propose the same random start-up points."""
+    """The method's study (created on first use); the sampler is seeded per worker and by the number
+    of trials already in the study, so two workers, or a worker and its restarted self, never
+    propose the same random start-up points."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    seed = spec.tuning.seed + 1000 * worker
-    sampler = optuna.samplers.TPESampler(seed=seed) if spec.tuning.sampler == "tpe" else \
+    study = optuna.create_study(study_name=f"{spec.name}-{method}", storage=storage(spec), direction="maximize",
+                                pruner=pruner_of(spec), load_if_exists=True)
+    # the trials so far enter the seed: a worker started again (a resumed search) draws new points
+    # instead of replaying the random start-up points it drew before
+    seed = spec.tuning.seed + 1000 * worker + len(study.get_trials(deepcopy=False))
+    study.sampler = optuna.samplers.TPESampler(seed=seed) if spec.tuning.sampler == "tpe" else \
         optuna.samplers.RandomSampler(seed=seed)
-    return optuna.create_study(study_name=f"{spec.name}-{method}", storage=storage(spec), direction="maximize",
-                               sampler=sampler, pruner=pruner_of(spec), load_if_exists=True)
+    return study
 
 
 def pruner_of(spec: SweepSpec):
@@ -161,19 +165,32 @@ def killed(trials) -> set[int]:
     return {t.user_attrs["retry_of"] for t in trials if "retry_of" in t.user_attrs}
 
 
-def counted(trial, lost: set[int]) -> bool:
-    """Whether a trial uses budget: done, failed on its own, or running; not one whose worker died
-    (``lost``: ``killed(trials)``), nor one refused before training (``SearchRefused``), nor one
-    waiting in the queue."""
+def point_key(trial) -> str:
+    """A trial's point as comparable text."""
+    return json.dumps(trial.user_attrs.get("point", trial.params), sort_keys=True, default=str)
+
+
+def counted_numbers(trials) -> set[int]:
+    """The trials that use budget: done, failed on its own, or running, at a point no earlier such
+    trial had; not one whose worker died (``killed``), one refused before training
+    (``SearchRefused``), a repeat of an earlier point (``duplicate_of``, or older repeats found by
+    their point: they add no information), nor one waiting in the queue."""
     from optuna.trial import TrialState
 
-    return trial.state != TrialState.WAITING and trial.number not in lost and "refused" not in trial.user_attrs
+    lost, seen, numbers = killed(trials), set(), set()
+    for trial in sorted(trials, key=lambda t: t.number):
+        if trial.state == TrialState.WAITING or trial.number in lost or {"refused", "duplicate_of"} & set(trial.user_attrs):
+            continue
+        if point_key(trial) not in seen:
+            seen.add(point_key(trial))
+            numbers.add(trial.number)
+    return numbers
 
 
 def budget_left(spec: SweepSpec, study) -> bool:
     everything = study.get_trials(deepcopy=False)
-    lost = killed(everything)
-    trials = [t for t in everything if counted(t, lost)]
+    numbers = counted_numbers(everything)
+    trials = [t for t in everything if t.number in numbers]
     if spec.tuning.trials is not None:
         return len(trials) < spec.tuning.trials
     return sum(t.user_attrs.get("seconds", 0.0) for t in trials) < spec.tuning.seconds
@@ -223,8 +240,7 @@ def _next_trial(spec: SweepSpec, study, space: dict, log):
         recover_killed(spec, study, log)
         if not budget_left(spec, study):
             return None, None
-        trial = study.ask()
-        point = sample(trial, space)
+        trial, point = _new_point(study, space)
         trial.set_user_attr("point", point)
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("pid", os.getpid())
@@ -235,6 +251,33 @@ def _next_trial(spec: SweepSpec, study, space: dict, log):
         beat.parent.mkdir(parents=True, exist_ok=True)
         beat.touch()
         return trial, point
+
+
+REPEATS = 50  # proposals of already-tried points in a row before the space counts as exhausted
+
+
+def _new_point(study, space: dict):
+    """Ask for a trial at a point no counted trial has (floats keep 3 significant digits, so a
+    sampler may propose a point again): a repeat is told at once, with its original's dev score
+    when that is known (the sampler learns from it), and marked ``duplicate_of`` (it uses no budget)."""
+    from optuna.trial import TrialState
+
+    everything = study.get_trials(deepcopy=False)
+    originals = {point_key(t): t for t in everything if t.number in counted_numbers(everything)}
+    for _ in range(REPEATS):
+        trial = study.ask()
+        point = sample(trial, space)
+        original = originals.get(json.dumps(point, sort_keys=True, default=str))
+        if original is None:
+            return trial, point
+        trial.set_user_attr("point", point)
+        trial.set_user_attr("duplicate_of", original.number)
+        if original.state == TrialState.COMPLETE:
+            study.tell(trial, original.value)
+        else:
+            study.tell(trial, state=TrialState.FAIL)
+    raise SearchRefused(f"search {study.study_name}: the sampler proposed only points already tried, {REPEATS} times "
+                        f"in a row: the space holds fewer distinct points than the budget ({len(originals)} tried)")
 
 
 def run_trial(spec: SweepSpec, method: str, study, trial, point: dict, log=print) -> None:
@@ -343,4 +386,4 @@ def run_search(spec: SweepSpec, log=print) -> None:
         raise RunsFailed(f"{len(failed)} search worker(s) failed: {failed[0].exception()}")
 
 
-__all__ = ["run_search", "work", "study_of", "killed", "counted", "recover_killed", "sample", "pruner_of"]
+__all__ = ["run_search", "work", "study_of", "killed", "counted_numbers", "recover_killed", "sample", "pruner_of"]

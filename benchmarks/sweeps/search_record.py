@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from benchmarks.sweeps.search import counted, killed, study_of
+from benchmarks.sweeps.search import counted_numbers, killed, study_of
 from benchmarks.sweeps.select import SELECTION_FILE
 from benchmarks.sweeps.spec import SweepSpec, point_label
 from reft.files import atomic_write_json
@@ -21,12 +21,15 @@ def trials_table(spec: SweepSpec) -> list[dict]:
     for method in spec.methods:
         study = study_of(spec, method)
         everything = study.get_trials(deepcopy=False)
-        lost = killed(everything)
+        lost, numbers = killed(everything), counted_numbers(everything)
         for trial in everything:
             rows.append({"method": method, "trial": trial.number, "state": trial.state.name.lower()
-                         + (" (killed)" if trial.number in lost else ""),
+                         + (" (killed)" if trial.number in lost else "")
+                         + (f" (repeats #{trial.user_attrs['duplicate_of']})" if "duplicate_of" in trial.user_attrs
+                            else " (repeat)" if trial.number not in numbers | lost and trial.state.name in ("COMPLETE", "FAIL")
+                            and "refused" not in trial.user_attrs else ""),
                          "point": trial.user_attrs.get("point", trial.params), "dev": trial.value,
-                         "seconds": trial.user_attrs.get("seconds"), "counted": counted(trial, lost)})
+                         "seconds": trial.user_attrs.get("seconds"), "counted": trial.number in numbers})
     return rows
 
 
@@ -56,7 +59,8 @@ def select_from_search(spec: SweepSpec, log=print) -> dict:
     chosen, scores, budget, trials = {}, {}, {}, {}
     for method in spec.methods:
         study = study_of(spec, method)
-        done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+        counted = counted_numbers(study.get_trials(deepcopy=False))
+        done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE and t.number in counted]
         if not done:
             raise FileNotFoundError(f"sweep {spec.name}: method {method} has no completed trial; run the search")
         top = max(t.value for t in done)
@@ -69,12 +73,12 @@ def select_from_search(spec: SweepSpec, log=print) -> dict:
         scores[method] = {point_label(t.user_attrs["point"]): {"trial": t.number, "score": t.value}
                           for t in done}
         everything = study.get_trials(deepcopy=False)
-        lost = killed(everything)
-        used = [t for t in everything if counted(t, lost)]
+        numbers = counted_numbers(everything)
+        used = [t for t in everything if t.number in numbers]
         budget[method] = {"trials": len(used), "seconds": round(sum(t.user_attrs.get("seconds", 0.0)
                                                                       for t in used), 1)}
         trials[method] = [{"number": t.number, "state": t.state.name.lower(), "value": t.value,
-                           "params": t.params, "point": t.user_attrs.get("point"), "counted": counted(t, lost),
+                           "params": t.params, "point": t.user_attrs.get("point"), "counted": t.number in numbers,
                            "seconds": t.user_attrs.get("seconds")} for t in everything]
     record = {"sweep": spec.name, "suite": spec.suite,
               "criterion": f"best dev score of an equal budget per method ({dataclasses.asdict(spec.tuning)})",
