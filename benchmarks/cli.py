@@ -74,14 +74,15 @@ def command_eval(args) -> int:
 def command_sweep(args) -> int:
     from benchmarks.sweeps.launch import status
     from benchmarks.sweeps.select import read_selection
-    from benchmarks.sweeps.spec import expand, floor_runs, load_sweep, restrict_methods
+    from benchmarks.sweeps.spec import expand, floor_runs, has_search, load_sweep, restrict_methods
 
     if args.spec == "status":  # `reft sweep status SPEC`
         if not args.overrides:
             raise ValueError("usage: reft sweep status SPEC.yaml")
         spec = restrict_methods(load_sweep(args.overrides[0], args.overrides[1:]), args.methods)
-        stages = ["dev", "final"]
-        runs = expand(spec, "dev") if spec.tuning is None else []
+        searched = has_search(spec) or spec.tuning is not None  # one point per method: no dev stage runs
+        stages = ["dev", "final"] if searched else ["final"]
+        runs = expand(spec, "dev") if spec.tuning is None and searched else []
         if spec.tuning is not None:
             from benchmarks.sweeps.search_record import trials_report
 
@@ -89,7 +90,7 @@ def command_sweep(args) -> int:
         try:
             chosen = read_selection(spec)
         except FileNotFoundError:
-            chosen, stages = {}, ["dev"]
+            chosen, stages = ({}, ["dev"]) if searched else ({method: {} for method in spec.methods}, ["final"])
         unselected = [method for method in spec.methods if method not in chosen]
         selected = [method for method in spec.methods if method in chosen]
         if selected:  # the final stage of the methods chosen so far (a sweep run part by part: --methods)

@@ -99,3 +99,16 @@ def test_status_of_a_sweep_selected_part_by_part(tmp_path, capsys):
     assert main(["sweep", "status", str(spec), f"output_root={tmp_path}", "--methods", "lora_n500"]) == 0
     out = capsys.readouterr().out
     assert "dev/lora_n500/lr5e-04/seed42" in out and "loreft" not in out
+
+
+def test_a_sweep_selected_part_by_part_keeps_every_methods_choice(tmp_path, monkeypatch):
+    """`reft sweep SPEC --methods a` then `--methods b` (e.g. one per core): the selection holds both."""
+    from benchmarks.sweeps.select import select
+    from benchmarks.sweeps.spec import load_sweep, restrict_methods
+
+    monkeypatch.chdir(tmp_path)
+    spec_path = REPO / "benchmarks/sweeps/arithmetic_cpu_cot.yaml"
+    first = select(restrict_methods(load_sweep(spec_path, [f"output_root={tmp_path}"]), ["loreft", "lora"]), log=None)
+    assert set(first["chosen"]) == {"loreft", "lora"}
+    second = select(restrict_methods(load_sweep(spec_path, [f"output_root={tmp_path}"]), ["untrained"]), log=None)
+    assert set(second["chosen"]) == {"loreft", "lora", "untrained"} == set(second["budget"])

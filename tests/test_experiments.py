@@ -10,6 +10,7 @@ import pytest
 
 from baselines import get_method
 from benchmarks.experiments.config import load_experiment, parse_experiment
+from benchmarks.experiments.examples import eval_examples
 from benchmarks.typed_yaml import apply_overrides, read_yaml
 from benchmarks.tasks import get_task
 
@@ -168,7 +169,7 @@ def test_arithmetic_end_to_end_on_smollm2(tmp_path):
 def test_instruction_end_to_end_with_offline_judge(tmp_path):
     _, directory = run(tmp_path, "benchmarks/experiments/instruction/smollm2_cpu_loreft.yaml",
                        "data.train_limit=4", "train.max_steps=1", "train.batch_size=4", "train.grad_accum=1",
-                       "data.eval_limit=2", "eval.max_new_tokens=8")
+                       "data.eval_limit=null", "data.eval_sample=2", "eval.max_new_tokens=8")
     result = assert_run_files(directory, ["instruction/alpaca_eval"], 2)
     metrics = result["tasks"]["instruction/alpaca_eval"]["metrics"]
     assert metrics["judge"] == "length" and metrics["comparable_with_paper"] is False
@@ -176,3 +177,24 @@ def test_instruction_end_to_end_with_offline_judge(tmp_path):
     assert 0.0 <= metrics["win_rate"] <= 100.0
     outputs = json.loads((directory / "alpaca_eval/instruction__alpaca_eval/model_outputs.json").read_text())
     assert set(outputs[0]) == {"instruction", "output", "dataset", "generator"} and len(outputs) == 2
+    # a seeded sample of the 805 instructions, the same for every run; collected with each output
+    # and the judge's preference for it, from which the tables draw intervals and the head-to-head
+    from benchmarks.sweeps.collect import collect_result
+
+    record = json.loads(collect_result(directory, tmp_path / "raw").read_text())["tasks"]["instruction/alpaca_eval"]
+    examples = record["examples"]
+    assert examples["ids"] == ["eval:394", "eval:776"] and [o["output"] for o in outputs] == examples["output"]
+    assert 100 * sum(examples["preference"]) / 2 == metrics["win_rate"]
+
+
+def test_eval_sample_draws_the_same_examples_from_the_whole_set_and_excludes_a_limit():
+    base = read_yaml(Path(__file__).resolve().parents[1] / "benchmarks/experiments/instruction/smollm2_cpu_loreft.yaml")
+    sampled = [eval_examples(parse_experiment(apply_overrides(base, ["data.eval_limit=null", "data.eval_sample=200",
+                                                                     f"seed={seed}"]), "x"),
+                             "instruction/alpaca_eval", "eval")[1] for seed in (42, 43)]
+    assert [e.id for e in sampled[0]] == [e.id for e in sampled[1]] and len(sampled[0]) == 200
+    assert {e.raw["dataset"] for e in sampled[0]} == {"helpful_base", "koala", "oasst", "selfinstruct", "vicuna"}
+    indices = [int(e.id.rsplit(":", 1)[1]) for e in sampled[0]]
+    assert indices == sorted(indices) and indices[-1] > 700   # in the set's order, from all of it
+    with pytest.raises(ValueError, match="eval_sample draws from the whole eval set"):
+        parse_experiment(apply_overrides(base, ["data.eval_sample=200"]), "x")   # the preset's eval_limit: 40

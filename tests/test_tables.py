@@ -329,3 +329,27 @@ def test_tables_show_each_rows_tuning_budget_from_the_selection_records(raw, tmp
     written = write_tables(raw, tmp_path / "tables", selections=selections)
     assert "| LoReFT | 0.205 | 4 | 1.50 | 0.00 |" in (tmp_path / "tables" / "commonsense.md").read_text()
     assert "Tuning runs = the dev runs" in written[0].read_text()
+
+
+def test_instruction_rows_carry_intervals_and_are_judged_against_the_untrained_model(tmp_path):
+    """AlpacaEval records (outputs, the judge's preferences over the reference) give the win rates
+    an interval, a LoReFT-vs-LoRA paired test, and a head-to-head with the untrained model's outputs."""
+    raw, ids = tmp_path / "raw", [f"eval:{i}" for i in range(100)]
+    outputs = {"none": ["short"] * 100,                                    # the untrained model
+               "loreft": ["a longer answer"] * 80 + ["s"] * 20,            # longer on 80 instructions
+               "lora": ["a longer answer"] * 50 + ["tiny"] * 50}
+    for method, texts in outputs.items():
+        preference = [1.0 if len(t) > 10 else 0.0 for t in texts]
+        record = task_record({"win_rate": 100 * sum(preference) / 100, "n": 100, "judge": "length",
+                              "comparable_with_paper": False}, primary="win_rate", split="eval", n=100)
+        record["examples"] = {"ids": ids, "output": texts, "preference": preference}
+        write_result(raw, "instruction", method, 42, {"instruction/alpaca_eval": record}, 0.0 if method == "none" else 0.01)
+    write_tables(raw, tmp_path / "tables")
+    text = (tmp_path / "tables" / "instruction.md").read_text()
+    loreft_row = next(line for line in text.splitlines() if line.startswith("| pypi:smollm2-135m-instruct | LoReFT | 0.010"))
+    assert "80.0 [" in loreft_row and "n=100" in loreft_row
+    assert "| LoReFT | LoRA | Win rate | 100 | 80.0 | 50.0 | +30.0 |" in text   # the paired test
+    assert "**Against the untrained model**" in text
+    assert "| pypi:smollm2-135m-instruct | LoReFT | length | 100 | 80 | 0 | 20 | 80.0 [" in text
+    lora = next(line for line in text.splitlines() if "| LoRA | length |" in line)
+    assert lora.endswith("| 1.000 |")                                       # 50 wins, 50 losses: no difference

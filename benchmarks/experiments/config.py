@@ -42,6 +42,9 @@ class DataConfig:
         "help": "split of the eval tasks used for selection (stage 1); never scored with the test split"})
     train_limit: int | None = field(default=None, metadata={"help": "first N examples of each train task"})
     eval_limit: int | None = field(default=None, metadata={"help": "first N examples of each eval set"})
+    eval_sample: int | None = field(default=None, metadata={
+        "help": "a seeded random N examples of each eval set, in the set's order (the same N for every run "
+                "and seed: drawn with seed 0), where the first N would all come from one part of the set"})
     max_length: int = 512
     data_root: str | None = None
     allow_changed_tasks: bool = field(default=False, metadata={
@@ -57,11 +60,14 @@ class DataConfig:
     def __post_init__(self) -> None:
         if isinstance(self.train, str):
             self.train = [self.train]
-        for key in ("train_limit", "eval_limit"):
+        for key in ("train_limit", "eval_limit", "eval_sample"):
             if getattr(self, key) is not None and getattr(self, key) < 1:
                 raise ValueError(f"data.{key} must be >= 1 or null, got {getattr(self, key)}")
         if self.resplit not in (None, "per-seed", "fixed"):
             raise ValueError(f"data.resplit must be null, 'per-seed' or 'fixed', got {self.resplit!r}")
+        if self.eval_sample is not None and (self.eval_limit is not None or self.resplit):
+            raise ValueError("data.eval_sample draws from the whole eval set: leave data.eval_limit and "
+                             "data.resplit unset with it")
 
 
 SCORINGS = ("generate", "likelihood", "likelihood-text")

@@ -4,6 +4,8 @@ test half), and the contamination report between the two."""
 
 from __future__ import annotations
 
+import random
+
 from baselines import get_method
 from baselines.registry import split_spec
 from benchmarks.experiments.config import ExperimentConfig
@@ -16,6 +18,8 @@ def eval_examples(config: ExperimentConfig, task_name: str, split: str):
     """Examples to score. GLUE's validation set is re-split into a dev half (best-epoch selection)
     and a test half (reported), per seed as the paper does, or fixed (``data.resplit: fixed``)."""
     task = get_task(task_name)
+    if config.data.eval_sample is not None:
+        return task, seeded_sample(task.load(split, config.data.data_root), config.data.eval_sample)
     if not config.data.resplit:
         return task, task.load(split, config.data.data_root, config.data.eval_limit)
     if split not in ("test", "dev"):
@@ -23,6 +27,13 @@ def eval_examples(config: ExperimentConfig, task_name: str, split: str):
     examples = task.load("validation", config.data.data_root)
     test, dev = glue_dev_test_split(len(examples), config.seed, fixed=config.data.resplit == "fixed")
     return task, [examples[i] for i in (test if split == "test" else dev)][:config.data.eval_limit]
+
+
+def seeded_sample(examples: list, n: int, seed: int = 0) -> list:
+    """``n`` of ``examples`` drawn at random with ``seed`` (all of them if fewer), in their order."""
+    if n >= len(examples):
+        return list(examples)
+    return [examples[i] for i in sorted(random.Random(seed).sample(range(len(examples)), n))]
 
 
 def scored_splits(config: ExperimentConfig) -> list[str]:

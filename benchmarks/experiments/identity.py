@@ -37,7 +37,8 @@ COSMETIC = ("name", "output_root", "notes", "wandb", "train.log_every", "train.s
 #: keys added after runs were recorded, with the default that is the behaviour those runs had: a
 #: key at that default is left out of the identity, so the runs recorded before it stay valid
 ADDED_WITH_DEFAULT = {"eval.scoring": "generate", "data.decontaminate": False, "train.gradient_checkpointing": False,
-                      "train.autocast": None, "train.pyreft_eval_dropout": False, "compat": None, "train.fsdp": False}
+                      "train.autocast": None, "train.pyreft_eval_dropout": False, "compat": None, "train.fsdp": False,
+                      "data.eval_sample": None}
 
 
 class RunConflict(ValueError):

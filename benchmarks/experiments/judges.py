@@ -143,6 +143,11 @@ JUDGES: dict[str, Callable[[], Callable]] = {
 }
 
 
+#: judges that read the two texts alone (no model, no network): cheap enough to re-run anywhere,
+#: e.g. the tables judging trained runs against the untrained model (benchmarks/report/head_to_head.py)
+TEXT_ONLY_JUDGES = frozenset({"length"})
+
+
 def get_judge(name: str) -> Callable:
     if name not in JUDGES:
         raise ValueError(f"unknown judge {name!r}; known: {sorted(JUDGES)}")

@@ -14,7 +14,8 @@ from benchmarks.report.stats import Examples, point, pool
 def pooled(by_task: pd.DataFrame) -> Examples | None:
     """One cell's per-example records (all its seeds), or None if a seed has none (older results)."""
     records = {int(r.seed): r.examples for r in by_task.itertuples()}
-    if any(not isinstance(rec, dict) or not ({"correct"} <= set(rec) or {"answer", "gold"} <= set(rec))
+    if any(not isinstance(rec, dict) or not ({"correct"} <= set(rec) or {"preference"} <= set(rec)
+                                             or {"answer", "gold"} <= set(rec))
            for rec in records.values()):
         return None
     return pool(by_task["metric"].iloc[0], records)

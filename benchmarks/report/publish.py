@@ -13,6 +13,7 @@ import pandas as pd
 
 from benchmarks.report.budgets import load_budgets
 from benchmarks.report.comparisons import paired_block
+from benchmarks.report.head_to_head import head_to_head_block
 from benchmarks.report.tables import (GENERATED, MISSING, format_params, layout, load_results,
                                       paper_comparison, suite_table, table_notes)
 
@@ -68,7 +69,8 @@ def write_tables(root: str | Path = "results/raw", out: str | Path = "results/ta
         table, notes = suite_table(df, suite, budgets), table_notes(df, suite) + ([TUNING_NOTE] if budgets else [])
         footer = "\n" + "".join(f"- {note}\n" for note in notes) + GENERATED
         paths = {ext: out / f"{suite}{ext}" for ext in (".md", ".tex", ".csv")}
-        paths[".md"].write_text(f"# {layout(suite).title}\n\n{_markdown(table)}{paired_block(df, suite)}{footer}")
+        paths[".md"].write_text(f"# {layout(suite).title}\n\n{_markdown(table)}{paired_block(df, suite)}"
+                                     f"{head_to_head_block(df, suite)}{footer}")
         paths[".tex"].write_text(table.style.hide(axis="index").format(escape="latex")
                                  .format_index(escape="latex", axis=1)
                                  .to_latex(hrules=True, column_format="ll" + "r" * (len(table.columns) - 2)))

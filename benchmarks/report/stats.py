@@ -1,8 +1,9 @@
 """How sure a table is: 95% intervals for every cell and paired tests between two methods.
 
 Both work from the per-example record a collected result carries (``tasks.<task>.examples``:
-example ids, and per example either ``correct`` (0/1) or the ``answer`` and ``gold`` a corpus-level
-metric such as MCC or Pearson needs), pooled over the seeds of a cell:
+example ids, and per example either ``correct`` (0/1), a judge's ``preference`` in [0, 1]
+(AlpacaEval: the win rate is their mean), or the ``answer`` and ``gold`` a corpus-level metric such
+as MCC or Pearson needs), pooled over the seeds of a cell:
 
 * **interval**: a bootstrap over test examples (``scipy.stats.bootstrap``, BCa, 2,000 resamples,
   seeded) of the cell's statistic, the mean over seeds of each seed's metric, each seed's examples
@@ -11,8 +12,9 @@ metric such as MCC or Pearson needs), pooled over the seeds of a cell:
   leaves undecided; the spread between seeds is the ``± std`` next to it.
 * **paired test** of method A against method B on the examples both scored (same seed, same id):
   for 0/1 correctness the exact McNemar test (``scipy.stats.binomtest`` on the discordant pairs);
-  for corpus metrics a paired permutation test (``scipy.stats.permutation_test``, swapping A's and
-  B's answers within each example) of the difference in the seed-mean metric. Two-sided p-values.
+  for corpus metrics and preferences a paired permutation test (``scipy.stats.permutation_test``,
+  swapping A's and B's answers within each example) of the difference in the seed-mean metric.
+  Two-sided p-values.
 
 A difference whose interval contains 0, or whose p-value is ≥ 0.05, is "no difference".
 """
@@ -76,8 +78,8 @@ def pool(metric: str, records: dict[int, dict]) -> Examples:
         if metric in CORPUS_METRICS:
             answer += list(record["answer"])
             gold += list(record["gold"])
-        else:
-            correct += list(record["correct"])
+        else:  # 0/1 correctness, or a judge's preference in [0, 1] (AlpacaEval)
+            correct += list(record["correct"] if "correct" in record else record["preference"])
     array = (lambda values: np.asarray(values, dtype=float))
     if metric in CORPUS_METRICS:
         return Examples(metric, np.asarray(seeds), np.asarray(ids), answer=array(answer), gold=array(gold))
@@ -163,6 +165,10 @@ class Paired:
         return self.a - self.b
 
 
+def _binary(values: np.ndarray) -> bool:
+    return bool(np.isin(values, (0.0, 1.0)).all())
+
+
 def paired_test(a: Examples, b: Examples) -> Paired:
     """Two-sided paired test of A against B on their common (seed, id) examples."""
     if a.metric != b.metric:
@@ -173,17 +179,18 @@ def paired_test(a: Examples, b: Examples) -> Paired:
         raise ValueError("the two cells share no scored example (same seed and id): nothing to pair")
     a = a.subset(np.array([i for i, _ in common]))
     b = b.subset(np.array([j for _, j in common]))
-    if a.metric not in CORPUS_METRICS:
+    if a.metric not in CORPUS_METRICS and _binary(a.correct) and _binary(b.correct):
         only_a = int(np.sum((a.correct == 1) & (b.correct == 0)))
         only_b = int(np.sum((a.correct == 0) & (b.correct == 1)))
         p = 1.0 if only_a + only_b == 0 else stats.binomtest(only_a, only_a + only_b, 0.5).pvalue
         return Paired(a.n, point(a), point(b), float(p), "McNemar (exact)")
     statistic, seed, gold = _statistic(a.metric), a.seed, a.gold
+    a_values, b_values = (a.answer, b.answer) if a.metric in CORPUS_METRICS else (a.correct, b.correct)
 
     def difference(x, y):
         return statistic(seed, x, gold) - statistic(seed, y, gold)
 
-    result = stats.permutation_test((a.answer, b.answer), difference, permutation_type="samples",
+    result = stats.permutation_test((a_values, b_values), difference, permutation_type="samples",
                                     vectorized=False, n_resamples=RESAMPLES, alternative="two-sided",
                                     random_state=SEED)
     return Paired(a.n, point(a), point(b), float(result.pvalue), "paired permutation")

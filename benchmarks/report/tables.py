@@ -94,7 +94,7 @@ def load_results(root: str | Path = "results/raw") -> pd.DataFrame:
     rows = [row for path in sorted(root.glob("*/*.json")) for row in _result_rows(path)]
     return pd.DataFrame(rows, columns=["suite", "model", "method", "seed", "task", "metric", "value", "score",
                                        "params_percent", "n", "version", "fingerprint", "split", "judge",
-                                       "comparable_with_paper", "name", "file", "train_seconds", "eval_seconds", "examples",
+                                       "judge_agreement", "comparable_with_paper", "name", "file", "train_seconds", "eval_seconds", "examples",
                                        "train_rows"])
 
 
@@ -134,7 +134,8 @@ def _result_rows(path: Path) -> list[dict]:
                      "score": value if metric in PERCENT_METRICS else 100 * value,
                      "params_percent": result["params"]["percent"], "n": record["n"],
                      "version": record["version"], "fingerprint": record["fingerprint"], "split": record["split"],
-                     "judge": metrics.get("judge"), "comparable_with_paper": metrics.get("comparable_with_paper"),
+                     "judge": metrics.get("judge"), "judge_agreement": metrics.get("judge_agreement"),
+                     "comparable_with_paper": metrics.get("comparable_with_paper"),
                      "name": result["name"], "file": str(path),
                      "train_seconds": float(result["train"].get("seconds") or 0.0),
                      "eval_seconds": float(record.get("seconds") or 0.0),
@@ -233,7 +234,7 @@ def cell_text(values: pd.Series | None, cells: list[Examples] | None = None) -> 
         return "NaN (seed " + ", ".join(map(str, values.index[values.isna()])) + ")"
     mean = values.mean()
     text = f"{mean:.1f}" if len(values) < 2 else f"{mean:.1f} ± {values.std(ddof=1):.1f}"
-    if cells:  # per-example records hold fractions; a win rate (in % already) has none
+    if cells:  # per-example records hold fractions (a win rate's: preferences in [0, 1])
         low, high = interval(*cells)
         text += f" [{100 * low:.1f}, {100 * high:.1f}] n={sum(cell.n for cell in cells):,d}"
     return text
@@ -363,7 +364,11 @@ def table_notes(df: pd.DataFrame, suite: str) -> list[str]:
                  "of each run's own process).")
     judges = sorted(j for j in results["judge"].dropna().unique())
     if judges:
-        notes.append(f"Judge: {', '.join(judges)}; " + ("comparable with the paper." if comparable(df, suite) else
+        agreements = {r.judge: r.judge_agreement for r in results.itertuples() if isinstance(r.judge_agreement, dict)}
+        named = [j + (f" (agreement with GPT-4 on n = {agreements[j]['n']:,d} AlpacaEval pairs: accuracy "
+                      f"{agreements[j]['accuracy']:.1f}, Cohen's κ {agreements[j]['kappa']:.2f})" if j in agreements else "")
+                 for j in judges]
+        notes.append(f"Judge: {', '.join(named)}; " + ("comparable with the paper." if comparable(df, suite) else
                      "**not comparable with the paper's numbers** (the paper's judge is GPT-4 on AlpacaEval v1.0); "
                      "use it to compare runs of this harness with each other."))
     return notes

@@ -4,8 +4,10 @@ run directories with checkpoints and predictions stay out of git).
 
 Each task of a collected result carries a compact per-example record built from the run's saved
 predictions, so intervals and paired tests (``benchmarks.report.stats``) regenerate from
-``results/raw`` alone: ``examples: {ids: [...], correct: [0/1 ...], gold: [...]}``, or for a
-corpus-level metric (MCC, Pearson) ``{ids, answer, gold}`` (the golds give the majority-class row). Ids drop the task prefix (``validation:120``).
+``results/raw`` alone: ``examples: {ids: [...], correct: [0/1 ...], gold: [...]}``; for a
+corpus-level metric (MCC, Pearson) ``{ids, answer, gold}`` (the golds give the majority-class row);
+for AlpacaEval ``{ids, output, preference}`` (each output's text, and the offline judge's preference
+for it over the reference). Ids drop the task prefix (``validation:120``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from benchmarks.report.stats import CORPUS_METRICS
 from benchmarks.tasks import get_task
 from benchmarks.tasks.metrics import METRICS
+from benchmarks.sweeps.select import merged_selection
 from reft.files import atomic_write_json
 
 RAW = Path(__file__).resolve().parents[2] / "results" / "raw"
@@ -47,11 +50,25 @@ def example_record(task: str, record: dict, predictions: Path) -> dict:
     if record["primary_metric"] in CORPUS_METRICS:
         return {"ids": ids, "answer": [row["answer"] for row in rows], "gold": [row["gold"] for row in rows]}
     is_correct = METRICS[get_task(task).metric].is_correct
-    if is_correct is None:  # judged outside the harness (AlpacaEval): no per-example correctness here
-        return {"ids": ids}
+    if is_correct is None:  # AlpacaEval: the judge's preference for each output, and the output itself
+        return judged_record(task, ids, rows, predictions.parent.parent)
     return {"ids": ids, "gold": [row["gold"] for row in rows],
             "correct": [int(row["correct"] if row["correct"] is not None
                             else bool(is_correct(row["answer"], row["gold"]))) for row in rows]}
+
+
+def judged_record(task: str, ids: list[str], rows: list[dict], run: Path) -> dict:
+    """An instruction-following record: ids, each output's text, and, where the run's judge wrote
+    per-example annotations (the offline pairwise judges), its preference for each output over the
+    reference (p = P(output better), in the predictions' order)."""
+    record = {"ids": ids, "output": [row["answer"] for row in rows]}
+    annotations = run / "alpaca_eval" / task.replace("/", "__") / "annotations.json"
+    if annotations.is_file():
+        judged = json.loads(annotations.read_text())
+        if len(judged) != len(rows):
+            raise ValueError(f"{annotations}: {len(judged)} annotations for {len(rows)} predictions of {task}")
+        record["preference"] = [float(row["preference_for_model"]) for row in judged]
+    return record
 
 
 def collect_sweep(root: str | Path, stage: str = "final", out: str | Path = RAW,
@@ -68,14 +85,3 @@ def collect_sweep(root: str | Path, stage: str = "final", out: str | Path = RAW,
             record = merged_selection(json.loads(target.read_text()), record)
         atomic_write_json(target, record)
     return [collect_result(path, out) for path in sorted(Path(root, stage).glob("*/seed*/result.json"))]
-
-
-def merged_selection(old: dict, new: dict) -> dict:
-    """``new``'s per-method entries over ``old``'s, for the same sweep (another sweep: ``new`` alone)."""
-    if old.get("sweep") != new.get("sweep"):
-        return new
-    merged = {**old, **new}
-    for key, value in new.items():
-        if isinstance(value, dict) and isinstance(old.get(key), dict):
-            merged[key] = dict(sorted({**old[key], **value}.items()))
-    return merged

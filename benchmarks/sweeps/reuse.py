@@ -5,7 +5,7 @@ training would; ``result.json``'s ``train.reused_from`` names the dev run.
 
 Two runs train identically when their resolved configs agree outside what only scoring reads:
 ``name``, ``output_root``, ``wandb`` and ``data.eval_split``, and (when no best-epoch selection
-reads them during training, i.e. ``data.resplit`` is off) ``data.eval``, ``data.eval_limit`` and
+reads them during training, i.e. ``data.resplit`` is off) ``data.eval``, ``data.eval_limit``, ``data.eval_sample`` and
 ``eval``. Anything else that differs (train split, limits, lr, ...) means a fresh run.
 """
 
@@ -21,7 +21,7 @@ from reft.files import atomic_write_json
 from benchmarks.sweeps.spec import Run
 
 SCORING_ONLY = ("name", "output_root", "wandb", "data.eval_split")
-SCORING_ONLY_WITHOUT_RESPLIT = ("data.eval", "data.eval_limit", "eval")
+SCORING_ONLY_WITHOUT_RESPLIT = ("data.eval", "data.eval_limit", "data.eval_sample", "eval")
 
 
 def training_identity(config: ExperimentConfig) -> dict:

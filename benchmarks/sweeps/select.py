@@ -105,8 +105,7 @@ def select(spec: SweepSpec, runs: list[Run] | None = None, log=print) -> dict:
         record = {"sweep": spec.name, "suite": spec.suite, "criterion": "no search: one point per method",
                   "space": {method: [point] for method, point in chosen.items()}, "dev_scores": {},
                   "chosen": chosen, "budget": {method: {"trials": 0, "seconds": 0.0} for method in chosen}}
-        atomic_write_json(spec.root / SELECTION_FILE, record)
-        return record
+        return write_selection(spec, record)
     runs = runs if runs is not None else expand(spec, "dev")
     check_dev_isolation(spec, runs)
     missing = [run.key for run in runs if not (run_dir(run.config) / "result.json").is_file()]
@@ -149,8 +148,32 @@ def select(spec: SweepSpec, runs: list[Run] | None = None, log=print) -> dict:
               "criterion": "mean over dev tasks of the primary metric, mean over seeds; ties: earlier point",
               "space": space, "dev_scores": scores, "chosen": chosen, "budget": budget,
               **({"ties": ties} if ties else {})}
-    atomic_write_json(spec.root / SELECTION_FILE, record)
+    return write_selection(spec, record)
+
+
+def write_selection(spec: SweepSpec, record: dict) -> dict:
+    """Write ``record`` as the sweep's selection, over the choices already there for methods this
+    (``--methods``-restricted) invocation does not hold: a sweep run part by part keeps them all."""
+    path = spec.root / SELECTION_FILE
+    old = json.loads(path.read_text()) if path.is_file() else {}
+    if old.get("sweep") == record["sweep"]:
+        for key, entries in old.items():  # per-method entries (chosen, space, dev_scores, budget, ties)
+            others = {m: v for m, v in entries.items() if m not in spec.methods} if isinstance(entries, dict) else {}
+            if others:
+                record[key] = dict(sorted({**others, **record.get(key, {})}.items()))
+    atomic_write_json(path, record)
     return record
+
+
+def merged_selection(old: dict, new: dict) -> dict:
+    """``new``'s per-method entries over ``old``'s, for the same sweep (another sweep: ``new`` alone)."""
+    if old.get("sweep") != new.get("sweep"):
+        return new
+    merged = {**old, **new}
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(old.get(key), dict):
+            merged[key] = dict(sorted({**old[key], **value}.items()))
+    return merged
 
 
 def read_selection(spec: SweepSpec) -> dict[str, dict]:
