@@ -164,6 +164,8 @@ def command_tables(args) -> int:
     written += write_curves(results / "curves", results / "tables", results / "plots")
     written += write_search_plots(results / "selections", results / "plots")
     written += write_searches(results / "searches", results / "selections", results / "tables", results / "plots")
+    for previous in sorted(p for p in (results / "previous").glob("*") if p.is_dir()):  # superseded presets' results
+        written += write_tables(previous, results / "tables", results / "selections", prefix=f"{previous.name}-")
     for path in written:
         print(f"  {path}")
     if args.readme:

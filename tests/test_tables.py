@@ -107,6 +107,10 @@ def test_write_tables_markdown_latex_csv(raw, tmp_path):
     versus = (tmp_path / "commonsense_vs_paper.md").read_text()
     assert "The models differ" in versus and "| paper | LLaMA-7B | LoReFT | 0.031 | 69.3 | 84.4 |" in versus
     assert "| ours − paper (LLaMA-7B) | pypi:smollm2-135m-instruct | LoReFT | — | -9.3 | -4.4 |" in versus
+    # a superseded preset's results (results/previous/<preset>/) keep tables of their own, named by it
+    previous = write_tables(raw, tmp_path / "previous", prefix="old-preset-")
+    assert (tmp_path / "previous" / "old-preset-commonsense.md").read_text().split("\n")[2:] == markdown.split("\n")[2:]
+    assert len(previous) == len(written)
 
 
 def test_refresh_readme_replaces_only_the_marked_blocks(raw, tmp_path):

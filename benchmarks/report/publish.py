@@ -56,10 +56,10 @@ TUNING_NOTE = ("Cost: Tuning runs = the dev runs the row's sweep spent choosing 
 
 
 def write_tables(root: str | Path = "results/raw", out: str | Path = "results/tables",
-                 selections: str | Path | None = None) -> list[Path]:
-    """Write ``<suite>.md``, ``.tex``, ``.csv`` and ``<suite>_vs_paper.md`` for every suite in ``root``;
-    with the sweeps' selection records (``selections``, default ``selections/`` beside ``root``) the
-    tables show each row's tuning budget."""
+                 selections: str | Path | None = None, prefix: str = "") -> list[Path]:
+    """Write ``<prefix><suite>.md``, ``.tex``, ``.csv`` and ``<prefix><suite>_vs_paper.md`` for every
+    suite in ``root``; with the sweeps' selection records (``selections``, default ``selections/``
+    beside ``root``) the tables show each row's tuning budget."""
     df, out = load_results(root), Path(out)
     selections = Path(selections) if selections is not None else Path(root).parent / "selections"
     budgets = load_budgets(selections) if selections.is_dir() else None
@@ -68,14 +68,14 @@ def write_tables(root: str | Path = "results/raw", out: str | Path = "results/ta
     for suite in sorted(df["suite"].unique()):
         table, notes = suite_table(df, suite, budgets), table_notes(df, suite) + ([TUNING_NOTE] if budgets else [])
         footer = "\n" + "".join(f"- {note}\n" for note in notes) + GENERATED
-        paths = {ext: out / f"{suite}{ext}" for ext in (".md", ".tex", ".csv")}
+        paths = {ext: out / f"{prefix}{suite}{ext}" for ext in (".md", ".tex", ".csv")}
         paths[".md"].write_text(f"# {layout(suite).title}\n\n{_markdown(table)}{paired_block(df, suite)}"
                                      f"{head_to_head_block(df, suite)}{footer}")
         paths[".tex"].write_text(table.style.hide(axis="index").format(escape="latex")
                                  .format_index(escape="latex", axis=1)
                                  .to_latex(hrules=True, column_format="ll" + "r" * (len(table.columns) - 2)))
         table.to_csv(paths[".csv"], index=False)
-        paths["_vs_paper"] = out / f"{suite}_vs_paper.md"
+        paths["_vs_paper"] = out / f"{prefix}{suite}_vs_paper.md"
         paths["_vs_paper"].write_text(f"# {layout(suite).title}: ours next to the paper\n\n{_paper_note(df, suite)}"
                                       f"\n\n{_markdown(_shown(paper_comparison(df, suite)))}{footer}")
         written += paths.values()
