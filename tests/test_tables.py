@@ -13,7 +13,7 @@ import pytest
 from benchmarks.report.plots import write_plots
 from benchmarks.report.readme import refresh_readme
 from benchmarks.report.publish import write_tables
-from benchmarks.report.tables import load_results, paper_comparison, suite_table
+from benchmarks.report.tables import load_results, paper_comparison, suite_table, table_rows
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = (42, 43, 44)
@@ -304,6 +304,11 @@ def test_plots_keep_one_colour_per_method_clip_error_bars_and_show_zeros(monkeyp
     zero_ticks = [line for line in ax.lines if line.get_marker() == "_" and len(line.get_xdata())]
     assert zero_ticks, "the untrained model's 0 scores must be visible"
     assert plots.method_color("LoRA") == "tab:blue" and plots.method_color("LoRA*") == "tab:blue"
+    # a row with per-example records (one seed, 500 rows per task) reaches to its 95% interval
+    zeroshot = next(row for row in table_rows(df, "commonsense") if "option text" in row.method)
+    below, above = plots.error_bar(zeroshot, "PIQA", "commonsense")
+    assert suite_table(df, "commonsense").set_index("Method").loc[zeroshot.method, "PIQA"].startswith(
+        f"66.4 [{66.4 - below:.1f}, {66.4 + above:.1f}]")
 
 
 def test_tables_show_each_rows_tuning_budget_from_the_selection_records(raw, tmp_path):

@@ -1,7 +1,7 @@
 """Figures built from raw run results, next to the paper's numbers.
 
     plot_params_vs_score(df, "commonsense", "results/plots/commonsense_params_vs_score")  # Figure 1's style
-    plot_per_task(df, "commonsense", "results/plots/commonsense_per_task")   # bars per task, std over seeds
+    plot_per_task(df, "commonsense", "results/plots/commonsense_per_task")   # bars per task with their intervals
     write_plots("results/raw", "results/plots")   # both figures for every suite, as PNG and SVG
 
 Figures are drawn on the Agg canvas without pyplot (no global state, no display needed) and saved
@@ -21,7 +21,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from benchmarks.report.tables import MAJORITY, layout, load_results, paper_rows, table_columns, table_rows
+from benchmarks.report.stats import interval
+from benchmarks.report.tables import MAJORITY, cell_records, layout, load_results, paper_rows, table_columns, table_rows
 
 PAPER_MARKERS = "sD^vP*Xph"  # one per paper model
 OTHER_PAPER_COLOR = "0.6"  # the paper's rows of methods we did not run
@@ -71,8 +72,28 @@ def _colors(rows) -> dict[str, str]:
     return {row.method: method_color(row.method) for row in rows}
 
 
-def _draw_ours(ax, rows, score: str, colors: dict[str, str]) -> list[Line2D]:
-    """Filled markers with the std over seeds; a dashed line for rows without trained parameters."""
+def error_bar(row, column: str, suite: str) -> tuple[float, float] | None:
+    """How far below and above the row's mean its error bar reaches in ``column``: to the 95%
+    bootstrap interval where the row has per-example records (the table's interval), else ± the
+    sample std over seeds (None with one seed), clipped to the metric's range ([0, 100], or
+    [-100, 100] for a negative MCC/Pearson)."""
+    values = row.scores[column]
+    mean = float(values.mean())
+    if np.isnan(mean):
+        return None
+    cells = cell_records(row, column, layout(suite))
+    if cells:
+        low, high = interval(*cells)
+        return max(mean - 100 * low, 0.0), max(100 * high - mean, 0.0)
+    if len(values) < 2:
+        return None
+    sd, floor = float(values.std(ddof=1)), (-100.0 if mean < 0 else 0.0)
+    return min(sd, mean - floor), min(sd, 100 - mean)
+
+
+def _draw_ours(ax, rows, score: str, colors: dict[str, str], suite: str) -> list[Line2D]:
+    """Filled markers with their error bars (:func:`error_bar`); a line for rows without trained
+    parameters."""
     handles, placed = [], []
     for row in rows:
         if score not in row.scores:  # e.g. no Avg: the row did not run every task
@@ -80,7 +101,8 @@ def _draw_ours(ax, rows, score: str, colors: dict[str, str]) -> list[Line2D]:
         values, color = row.scores[score], colors[row.method]
         label = f"{row.method} (ours, {row.model})"
         if row.params_percent > 0:
-            ax.errorbar(row.params_percent, values.mean(), yerr=values.std(ddof=1) if len(values) > 1 else None,
+            error = error_bar(row, score, suite)
+            ax.errorbar(row.params_percent, values.mean(), yerr=None if error is None else [[error[0]], [error[1]]],
                         fmt="o", ms=8, color=color, capsize=3)
             point = (row.params_percent, values.mean())
             near = [(x, y) for x, y in placed if abs(x / point[0] - 1) < 0.2 and abs(y - point[1]) < 3]
@@ -133,21 +155,22 @@ def plot_params_vs_score(df: pd.DataFrame, suite: str, path: str | Path) -> list
     colors = _colors(rows)
     figure = Figure(figsize=(10.5, 5.0), layout="constrained")
     ax = figure.subplots()
-    handles = _draw_ours(ax, rows, score, colors) + _draw_paper(ax, paper_rows(suite), score, colors)
+    handles = _draw_ours(ax, rows, score, colors, suite) + _draw_paper(ax, paper_rows(suite), score, colors)
     ax.set_xscale("log")
     ax.set_xlabel("Params% (trainable parameters, log scale)")
     ax.set_ylabel(f"{score} (%)")
     ours = ", ".join(dict.fromkeys(r.model for r in rows if r.method != MAJORITY)) + (", Avg over the tasks run" if spec.average else "")
     ax.set_title(f"{spec.title}: parameters vs {score}\nthe models differ. ours (filled): {ours}\n"
-                 "paper (hollow): its models, * = copied baselines", fontsize=9)
+                 "paper (hollow): its models, * = copied baselines; bars: 95% interval over test examples "
+                 "where recorded, else ± std over seeds", fontsize=9)
     ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside the points
     ax.grid(True, which="both", alpha=0.3)
     return save_figure(figure, path)
 
 
 def plot_per_task(df: pd.DataFrame, suite: str, path: str | Path) -> list[Path]:
-    """Grouped bars: one group per task we ran, one bar per model × method, error bars = sample
-    std over seeds (none with one seed)."""
+    """Grouped bars: one group per task we ran, one bar per model × method, error bars as
+    :func:`error_bar` (the 95% interval where per-example records exist, else ± std over seeds)."""
     rows = table_rows(df, suite)
     averages = ("Avg", *layout(suite).groups)
     tasks = [c for c in table_columns(suite, rows) if c not in averages and any(c in r.scores for r in rows)]
@@ -161,12 +184,11 @@ def plot_per_task(df: pd.DataFrame, suite: str, path: str | Path) -> list[Path]:
         scores, seeds = row.scores.reindex(columns=tasks), len(row.scores)
         mean = scores.mean()
         positions = [k + (i - (len(bars) - 1) / 2) * width for k in range(len(tasks))]
+        reach = [error_bar(row, task, suite) if task in row.scores else None for task in tasks]
         error = None
-        if seeds > 1:  # ± sd, clipped to the scale: [0, 100], or [-100, 100] for a negative MCC/Pearson
-            sd = scores.std(ddof=1)
-            floor = np.where(mean < 0, -100.0, 0.0)
-            error = [np.minimum(sd, mean - floor).fillna(0), np.minimum(sd, 100 - mean).fillna(0)]
-            lowest = min(lowest, float(np.nanmin(mean - error[0])))
+        if any(b is not None for b in reach):
+            error = [[b[0] if b else 0.0 for b in reach], [b[1] if b else 0.0 for b in reach]]
+            lowest = min(lowest, float(np.nanmin(mean - np.asarray(error[0]))))
         lowest = min(lowest, float(np.nanmin(mean)) if mean.notna().any() else 0.0)
         color = method_color(row.method)
         ax.bar(positions, mean, width, yerr=error, capsize=2, color=color, hatch=hatches[row.model],
@@ -183,8 +205,8 @@ def plot_per_task(df: pd.DataFrame, suite: str, path: str | Path) -> list[Path]:
     if lowest < 0:
         ax.axhline(0, color="0.2", linewidth=0.8)
     ax.set_ylabel("score (%)")
-    ax.set_title(f"{layout(suite).title}: per task\nmean ± std over seeds, clipped to the metric's range; "
-                 "a score of 0 is a thick tick on the axis", fontsize=9)
+    ax.set_title(f"{layout(suite).title}: per task\nmean over seeds with its 95% interval over test examples "
+                 "where recorded, else ± std over seeds; a score of 0 is a thick tick on the axis", fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(True, axis="y", alpha=0.3)
     return save_figure(figure, path)

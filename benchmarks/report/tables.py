@@ -240,7 +240,9 @@ def cell_text(values: pd.Series | None, cells: list[Examples] | None = None) -> 
     return text
 
 
-def _cells(row: Row, column: str, spec: Layout) -> list[Examples] | None:
+def cell_records(row: Row, column: str, spec: Layout) -> list[Examples] | None:
+    """The per-example records behind one cell: the task's, or every task an average covers (None
+    where any is missing)."""
     if column not in ("Avg", *spec.groups):
         return [row.examples[column]] if column in row.examples else None
     tasks = list(spec.groups[column]) if column in spec.groups else [c for c in spec.columns.values()
@@ -270,7 +272,7 @@ def suite_table(df: pd.DataFrame, suite: str, budgets: dict[str, dict] | None = 
                                   hours(None if spent is None else spent["seconds"]), hours(row.seconds))))
     records = [{"Model": row.model, "Method": row.method, "Params%": format_params(row.params_percent),
                 **cost.get(id(row), {}),
-                **{c: cell_text(row.scores.get(c), _cells(row, c, spec)) for c in columns}, "Seeds": len(row.scores)}
+                **{c: cell_text(row.scores.get(c), cell_records(row, c, spec)) for c in columns}, "Seeds": len(row.scores)}
                for row in rows]
     shown = list(TUNING_COLUMNS) if budgets is not None else []
     return pd.DataFrame(records, columns=["Model", "Method", "Params%", *shown, *columns, "Seeds"])
