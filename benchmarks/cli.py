@@ -80,7 +80,8 @@ def command_sweep(args) -> int:
         if not args.overrides:
             raise ValueError("usage: reft sweep status SPEC.yaml")
         spec = restrict_methods(load_sweep(args.overrides[0], args.overrides[1:]), args.methods)
-        searched = has_search(spec) or spec.tuning is not None  # one point per method: no dev stage runs
+        # one point per method: the dev stage does not run (shown only where one was launched by hand)
+        searched = has_search(spec) or spec.tuning is not None or (spec.root / "dev").is_dir()
         stages = ["dev", "final"] if searched else ["final"]
         runs = expand(spec, "dev") if spec.tuning is None and searched else []
         if spec.tuning is not None:

@@ -263,6 +263,21 @@ def test_two_concurrent_sweeps_run_each_run_once(tiny_llama_dir, tmp_path):
     assert len(list((root / "dev").glob("*/seed42/result.json"))) == 2
 
 
+def test_launchers_of_different_methods_run_side_by_side(tiny_llama_dir, tmp_path):
+    """`reft sweep SPEC --methods a` beside `--methods b` (one per core): both launch, each run once,
+    and the jobs record keeps both launchers' jobs."""
+    path = write_spec(tmp_path, tiny_llama_dir, {"train.lr": [1.0e-3, 2.0e-3]}, executor="local")
+    spec = yaml.safe_load(path.read_text())
+    spec["methods"]["other"] = spec["methods"]["loreft"]
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    launchers = [reft("sweep", str(path), "--stage", "dev", "--methods", method) for method in ("loreft", "other")]
+    outputs = [(p.wait(timeout=300), *p.communicate()) for p in launchers]
+    root = tmp_path / "sweeps" / "rel"
+    assert [code for code, *_ in outputs] == [0, 0], outputs
+    assert len(job_folders(root)) == 4 and len(list((root / "dev").glob("*/seed42/result.json"))) == 4
+    assert len(json.loads((root / "jobs.json").read_text())) == 4
+
+
 def test_a_relaunch_adopts_the_job_a_killed_launcher_left_running(tiny_llama_dir, tmp_path):
     """Only the launcher is killed (SIGKILL): its local job goes on as an orphan; a relaunch waits
     for it instead of starting the run a second time, and ends with its result."""

@@ -161,7 +161,7 @@ def plot_params_vs_score(df: pd.DataFrame, suite: str, path: str | Path) -> list
     ax.set_ylabel(f"{score} (%)")
     ours = ", ".join(dict.fromkeys(r.model for r in rows if r.method != MAJORITY)) + (", Avg over the tasks run" if spec.average else "")
     ax.set_title(f"{spec.title}: parameters vs {score}\nthe models differ. ours (filled): {ours}\n"
-                 "paper (hollow): its models, * = copied baselines; bars: 95% interval over test examples "
+                 "paper (hollow): its models, * = copied baselines\nbars: 95% interval over test examples "
                  "where recorded, else ± std over seeds", fontsize=9)
     ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside the points
     ax.grid(True, which="both", alpha=0.3)
@@ -206,7 +206,7 @@ def plot_per_task(df: pd.DataFrame, suite: str, path: str | Path) -> list[Path]:
         ax.axhline(0, color="0.2", linewidth=0.8)
     ax.set_ylabel("score (%)")
     ax.set_title(f"{layout(suite).title}: per task\nmean over seeds with its 95% interval over test examples "
-                 "where recorded, else ± std over seeds; a score of 0 is a thick tick on the axis", fontsize=9)
+                 "where recorded,\nelse ± std over seeds; a score of 0 is a thick tick on the axis", fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(True, axis="y", alpha=0.3)
     return save_figure(figure, path)

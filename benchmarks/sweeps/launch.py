@@ -11,8 +11,10 @@ What a launch refuses or adopts:
 * a run whose directory holds another configuration's run (the spec was edited after it ran) is
   **stale**: the launch stops and names it (``overwrite_stale=True``, ``reft sweep --overwrite-stale``,
   reruns it in place);
-* a stage is launched by one process at a time (``<sweep>/<stage>/.launch.lock``; a second launcher
-  is told who holds it);
+* a method's runs of a stage are launched by one process at a time
+  (``<sweep>/<stage>/.launch-<method>.lock``; a second launcher is told who holds it), so launchers
+  of other methods (``reft sweep SPEC --methods a`` beside ``--methods b``, one per core) go on side
+  by side; the jobs record is written under a file lock;
 * a run whose directory lock is held by a live process (an earlier launcher's job that outlived
   it) is **adopted**: waited for, not started twice;
 * a launcher stopped by SIGINT/SIGTERM cancels the local jobs it started.
@@ -27,6 +29,7 @@ Every submitted job is recorded in ``<sweep>/jobs.json`` (run key → executor, 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import time
 from dataclasses import dataclass
@@ -61,9 +64,12 @@ class RunJob(RequeueableCall):
 
 def _record_jobs(spec: SweepSpec, entries: dict[str, dict]) -> None:
     path = spec.root / JOBS_FILE
-    jobs = json.loads(path.read_text()) if path.is_file() else {}
-    jobs.update(entries)
-    atomic_write_json(path, jobs)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(spec.root / ".jobs.lock", "w") as guard:  # launchers of other methods write it too
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        jobs = json.loads(path.read_text()) if path.is_file() else {}
+        jobs.update(entries)
+        atomic_write_json(path, jobs)
 
 
 class StaleRuns(ValueError):
@@ -82,15 +88,16 @@ def running_elsewhere(run: Run) -> dict | None:
 
 def launch(spec: SweepSpec, runs: list[Run], wait: bool = True, overwrite_stale: bool = False, log=print) -> list:
     """Submit the runs without a result; returns the submitit jobs (waited for if ``wait``)."""
-    stages = sorted({run.stage for run in runs})
-    locks = [DirectoryLock(spec.root / stage, f"launch of sweep {spec.name} stage {stage}", ".launch.lock")
-             for stage in stages]
-    for lock in locks:
-        lock.acquire()
+    parts = sorted({(run.stage, run.method) for run in runs})  # one lock order for every launcher
+    locks = [DirectoryLock(spec.root / stage, f"launch of sweep {spec.name} stage {stage} method {method}",
+                           f".launch-{method}.lock") for stage, method in parts]
+    held = []
     try:
+        for lock in locks:
+            held.append(lock.acquire())
         return _launch(spec, runs, wait, overwrite_stale, log)
     finally:
-        for lock in locks:
+        for lock in held:
             lock.release()
 
 
