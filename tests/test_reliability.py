@@ -282,7 +282,7 @@ def test_a_relaunch_adopts_the_job_a_killed_launcher_left_running(tiny_llama_dir
     """Only the launcher is killed (SIGKILL): its local job goes on as an orphan; a relaunch waits
     for it instead of starting the run a second time, and ends with its result."""
     path = write_spec(tmp_path, tiny_llama_dir, {"train.lr": [1.0e-3, 2.0e-3]}, executor="local",
-                      extra=["train.max_steps=150", "data.train_limit=16"])
+                      extra=["train.max_steps=300", "data.train_limit=16"])
     launcher = reft("sweep", str(path), "--stage", "dev", start_new_session=True)
     root = tmp_path / "sweeps" / "rel"
     run = root / "dev" / "rel-dev-loreft-lr1e-03" / "seed42"
@@ -302,7 +302,7 @@ def test_a_relaunch_adopts_the_job_a_killed_launcher_left_running(tiny_llama_dir
     assert "already running" in out and "waiting for it instead of starting it twice" in out
     assert len(job_folders(root)) == 2  # the two orphans' jobs, none new
     result = json.loads((run / "result.json").read_text())
-    assert result["train"]["steps"] == 150 and result["train"]["resumed_from"] == 0
+    assert result["train"]["steps"] == 300 and result["train"]["resumed_from"] == 0
 
 
 @pytest.mark.parametrize("parallelism, background", [(2, False), (1, True)])
