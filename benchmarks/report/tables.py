@@ -347,8 +347,10 @@ def table_notes(df: pd.DataFrame, suite: str) -> list[str]:
              "Cells are the mean ± sample standard deviation over seeds (one seed: the mean)"
              + ("; where the results carry per-example records, [low, high] is the 95% bootstrap interval over "
                 "the test examples of all seeds (each seed resampled on its own) and n the examples scored, all "
-                "seeds together. The majority-class row gives every example the scored set's most frequent "
-                "answer: the best a constant answer does." if results["examples"].notna().any() else "."),
+                "seeds together." if results["examples"].notna().any() else ".")
+             + (" The majority-class row gives every example the scored set's most frequent answer: the best a "
+                "constant answer does." if any(isinstance(e, dict) and "gold" in e for e in results["examples"])
+                else ""),
              f"Metrics (primary, shown in %): {metrics}."
              + (" Avg: per seed, the mean over the paper's tasks present, for rows that ran all of them; tasks "
                 "after Avg are not in the paper's table and not in Avg." if spec.average else "")
