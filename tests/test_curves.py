@@ -10,7 +10,8 @@ import pytest
 
 from benchmarks.cli import main
 from benchmarks.report.curves import write_curves
-from benchmarks.sweeps.collect import collect_sweep, merged_selection
+from benchmarks.sweeps.collect import collect_sweep
+from benchmarks.sweeps.select import merged_selection
 
 REPO = Path(__file__).resolve().parents[1]
 SST2_8K = sorted((REPO / "results" / "raw" / "glue").glob("glue-sst2-curve-final-*_n8000-*.json"))
@@ -68,6 +69,8 @@ def test_collecting_some_methods_of_a_sweep_keeps_the_others_selection(tmp_path)
     assert merged["chosen"] == {"a": {"lr": 1}, "b": {"lr": 3}, "c": {"lr": 4}}
     assert merged["dev_scores"]["b"] == {"x": 1} and set(merged["space"]) == {"a", "b", "c"}
     assert merged_selection({**old, "sweep": "other"}, new) == new
+    # a method chosen again keeps none of its old entries (a tie the new dev scores no longer show)
+    assert "ties" not in merged_selection({**old, "ties": {"b": ["x", "y"]}}, new)
     root = tmp_path / "sweeps" / "s"
     (root / "final").mkdir(parents=True)
     (root / "selection.json").write_text(json.dumps(new))

@@ -155,24 +155,28 @@ def write_selection(spec: SweepSpec, record: dict) -> dict:
     """Write ``record`` as the sweep's selection, over the choices already there for methods this
     (``--methods``-restricted) invocation does not hold: a sweep run part by part keeps them all."""
     path = spec.root / SELECTION_FILE
-    old = json.loads(path.read_text()) if path.is_file() else {}
-    if old.get("sweep") == record["sweep"]:
-        for key, entries in old.items():  # per-method entries (chosen, space, dev_scores, budget, ties)
-            others = {m: v for m, v in entries.items() if m not in spec.methods} if isinstance(entries, dict) else {}
-            if others:
-                record[key] = dict(sorted({**others, **record.get(key, {})}.items()))
+    if path.is_file():
+        record = merged_selection(json.loads(path.read_text()), record, spec.methods)
     atomic_write_json(path, record)
     return record
 
 
-def merged_selection(old: dict, new: dict) -> dict:
-    """``new``'s per-method entries over ``old``'s, for the same sweep (another sweep: ``new`` alone)."""
+def merged_selection(old: dict, new: dict, methods=None) -> dict:
+    """``new``, keeping ``old``'s per-method entries (chosen, space, dev_scores, budget, ties) of the
+    methods ``new`` does not cover (``methods``, by default those ``new`` chose), for the same sweep
+    (another sweep: ``new`` alone). A covered method's entries are ``new``'s only."""
     if old.get("sweep") != new.get("sweep"):
         return new
+    covered = set(methods if methods is not None else new.get("chosen", {}))
     merged = {**old, **new}
-    for key, value in new.items():
-        if isinstance(value, dict) and isinstance(old.get(key), dict):
-            merged[key] = dict(sorted({**old[key], **value}.items()))
+    for key, entries in old.items():
+        if not isinstance(entries, dict):
+            continue
+        others = {m: v for m, v in entries.items() if m not in covered}
+        if others or key in new:
+            merged[key] = dict(sorted({**others, **new.get(key, {})}.items()))
+        else:
+            del merged[key]
     return merged
 
 
