@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import signal
 import stat
@@ -201,6 +202,20 @@ def test_a_run_that_cannot_train_fails_and_writes_no_result(tiny_llama_dir, tmp_
     assert main(["train", CONFIG, *overrides]) == 2
     assert message in capsys.readouterr().err
     assert not list(tmp_path.glob("*/seed42/result.json"))
+
+
+def test_rows_cut_to_no_target_leave_a_length_grouped_run(tiny_llama_dir, tmp_path):
+    """data.drop_truncated: at max_length 200, HellaSwag train rows 1 and 3 (prompts of 265 and 270
+    tokens) keep no target token; they leave the training set, so the length-grouped batch of the two
+    longest rows cannot be all-empty (loss 0/0), and train.json counts the 10 rows that trained."""
+    overrides = [o for o in tiny(tiny_llama_dir, tmp_path, steps=4) if not o.startswith("data.train")]
+    overrides += ["data.train=[commonsense/arc_easy,commonsense/hellaswag]", "data.train_limit=6",
+                  "data.max_length=200", "train.batch_size=2", "train.max_steps=null", "train.epochs=1",
+                  "data.drop_truncated=true", "train.group_by_length=true"]
+    with pytest.warns(UserWarning, match="left out 2 of 12 training examples"):
+        assert main(["train", CONFIG, *overrides]) == 0
+    (record,) = [json.loads(p.read_text()) for p in tmp_path.glob("*/seed42/train.json")]
+    assert record["examples"] == 10 and record["steps"] == 5 and all(math.isfinite(x) for x in record["losses"])
 
 
 @pytest.mark.parametrize("override, message", [

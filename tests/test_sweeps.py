@@ -17,7 +17,7 @@ from benchmarks.experiments.run import run_dir
 from benchmarks.sweeps.launch import launch, status
 from benchmarks.sweeps.reuse import reuse_dev_training, training_identity
 from benchmarks.sweeps.select import read_selection, select
-from benchmarks.sweeps.spec import RunsFailed, expand, load_sweep, point_label, restrict_methods
+from benchmarks.sweeps.spec import RunsFailed, expand, floor_runs, load_sweep, point_label, restrict_methods
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["data.train=[commonsense/arc_easy]", "data.train_limit=8", "train.max_steps=3", "train.batch_size=4",
@@ -61,6 +61,18 @@ def test_restricting_a_sweep_to_some_methods(tmp_path):
     assert {run.method for run in expand(spec, "dev")} == {"lora_mrpc", "loreft_sst2"}
     with pytest.raises(ValueError, match=r"no method\(s\) \['loreft'\]; its methods: \['lora_mrpc'"):
         restrict_methods(spec, ["loreft"])
+
+
+def test_floor_runs_come_with_a_restricted_sweep_only_when_named():
+    """Two launchers beside each other (--methods loreft, --methods lora) must not both claim the
+    untrained floor run: it comes with the whole spec, or with --methods ...,floors."""
+    path = REPO / "benchmarks/sweeps/commonsense_cpu_5k.yaml"
+    assert [run.method for run in floor_runs(load_sweep(path))] == ["none"]
+    assert floor_runs(restrict_methods(load_sweep(path), ["loreft"])) == []
+    both = restrict_methods(load_sweep(path), ["loreft", "floors"])
+    assert list(both.methods) == ["loreft"] and [run.method for run in floor_runs(both)] == ["none"]
+    assert floor_runs(restrict_methods(load_sweep(path), ["floors"])) and not restrict_methods(
+        load_sweep(path), ["floors"]).methods
 
 
 def test_dev_stage_may_not_score_the_test_split(tmp_path):

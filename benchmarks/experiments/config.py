@@ -53,6 +53,9 @@ class DataConfig:
         "help": "train although training prompts occur in a scored set (benchmarks.experiments.contamination)"})
     decontaminate: bool = field(default=False, metadata={
         "help": "drop the training rows that match a scored example (the contamination guard's rules)"})
+    drop_truncated: bool = field(default=False, metadata={
+        "help": "leave out the training rows whose every target token is cut at max_length (they add no "
+                "loss, only dilute their batch; with train.group_by_length a batch of them alone is 0/0)"})
     resplit: str | None = field(default=None, metadata={
         "help": "GLUE: split the validation set into a dev half (best epoch) and a test half (scored); "
                 "'per-seed' (the paper: the split follows the seed) or 'fixed' (the seed-42 split for all)"})

@@ -38,7 +38,7 @@ COSMETIC = ("name", "output_root", "notes", "wandb", "train.log_every", "train.s
 #: key at that default is left out of the identity, so the runs recorded before it stay valid
 ADDED_WITH_DEFAULT = {"eval.scoring": "generate", "data.decontaminate": False, "train.gradient_checkpointing": False,
                       "train.autocast": None, "train.pyreft_eval_dropout": False, "compat": None, "train.fsdp": False,
-                      "data.eval_sample": None}
+                      "data.eval_sample": None, "data.drop_truncated": False, "train.group_by_length": False}
 
 
 class RunConflict(ValueError):

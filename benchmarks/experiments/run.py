@@ -111,18 +111,23 @@ def training_data(config: ExperimentConfig, tokenizer, method, wrapped):
         return dataset, ClassificationCollator(pad_id, locate)
     dataset = SupervisedDataset(tokenizer, [e.prompt for e in examples], [e.target for e in examples],
                                 config.data.max_length)
-    check_targets_survive(dataset, examples, config.data.max_length)
+    check_targets_survive(dataset, examples, config.data.max_length, drop=config.data.drop_truncated)
     return dataset, SupervisedCollator(pad_id, locate)
 
 
-def check_targets_survive(dataset: SupervisedDataset, examples, max_length: int) -> int:
+def check_targets_survive(dataset: SupervisedDataset, examples, max_length: int, drop: bool = False) -> int:
     """Training examples whose every target token was truncated away carry no loss (a batch of
-    them has loss 0/0 = NaN): all of them → ``RunRefused``; some → a warning. Returns their count."""
+    them has loss 0/0 = NaN): all of them → ``RunRefused``; some → a warning, or with ``drop``
+    (``data.drop_truncated``) they leave ``dataset``. Returns their count."""
     empty = [e.id for e, t in zip(examples, dataset.examples) if all(label == -100 for label in t.labels)]
     if empty and len(empty) == len(examples):
         raise RunRefused(f"every training example's target is truncated away at data.max_length={max_length} "
                          f"(e.g. {empty[0]}): nothing would be learned; raise data.max_length")
-    if empty:
+    if empty and drop:
+        dataset.examples = [t for t in dataset.examples if any(label != -100 for label in t.labels)]
+        warnings.warn(f"data.drop_truncated: left out {len(empty)} of {len(examples)} training examples that keep "
+                      f"no target token at data.max_length={max_length} (e.g. {empty[0]})", stacklevel=2)
+    elif empty:
         warnings.warn(f"{len(empty)} of {len(examples)} training examples keep no target token at "
                       f"data.max_length={max_length} (e.g. {empty[0]}); they add no loss", stacklevel=2)
     return len(empty)

@@ -180,14 +180,22 @@ def load_sweep(path: str | Path, overrides: list[str] | None = None) -> SweepSpe
     return from_dict(SweepSpec, values, str(path))
 
 
+FLOORS = "floors"  # the --methods key that selects a spec's floor runs
+
+
 def restrict_methods(spec: SweepSpec, names: list[str] | None) -> SweepSpec:
-    """The sweep limited to ``names`` (its methods' keys), e.g. to finish part of a sweep first."""
+    """The sweep limited to ``names`` (its methods' keys), e.g. to finish part of a sweep first. Its
+    ``floors`` come along only when ``names`` holds ``floors``, so two launchers of other methods
+    beside each other do not both claim the floor runs."""
     if not names:
         return spec
-    unknown = [name for name in names if name not in spec.methods]
+    unknown = [name for name in names if name not in spec.methods and name != FLOORS]
     if unknown:
-        raise ValueError(f"sweep {spec.name} has no method(s) {unknown}; its methods: {list(spec.methods)}")
-    spec.methods = {name: spec.methods[name] for name in names}
+        raise ValueError(f"sweep {spec.name} has no method(s) {unknown}; its methods: {list(spec.methods)}"
+                         f" (and '{FLOORS}' for its floor runs)")
+    spec.methods = {name: spec.methods[name] for name in names if name != FLOORS}
+    if FLOORS not in names:
+        spec.floors = []
     return spec
 
 
