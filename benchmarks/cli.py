@@ -309,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument("--stage", choices=["dev", "final", "all"], default="all")
     sweep.add_argument("--executor", choices=["local", "slurm", "debug"])
     sweep.add_argument("--no-wait", action="store_true", help="submit and return (slurm)")
-    sweep.add_argument("--methods", type=method_keys, help="only these methods (comma-separated keys)")
+    sweep.add_argument("--methods", type=method_keys,
+                       help="only these methods (comma-separated keys; 'floors' adds the spec's untrained runs)")
     sweep.add_argument("--overwrite-stale", action="store_true",
                        help="rerun runs whose directories hold another configuration's run (an edited spec)")
     sweep.set_defaults(run=command_sweep)

@@ -13,7 +13,7 @@ import pytest
 from benchmarks.report.plots import write_plots
 from benchmarks.report.readme import refresh_readme
 from benchmarks.report.publish import write_tables
-from benchmarks.report.tables import load_results, paper_comparison, suite_table, table_rows
+from benchmarks.report.tables import load_results, paper_comparison, suite_table, table_notes, table_rows
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = (42, 43, 44)
@@ -278,6 +278,17 @@ def test_commonsense_averages_trained_and_unseen_answer_formats_apart(tmp_path):
     assert table.loc["LoReFT", "Avg trained formats"] == "60.0 ± 0.0"
     assert table.loc["LoReFT", "Avg unseen formats"] == "20.0 ± 0.0"
     assert table.loc["LoRA", "Avg trained formats"] == "—"  # not every member task ran
+
+
+def test_the_training_rows_note_counts_only_runs_that_trained(tmp_path):
+    """A zero-shot run records the rows its config names but makes no step: it trained on none."""
+    raw = tmp_path / "raw"
+    write_result(raw, "commonsense", "loreft", 42, accuracies(boolq=0.6), 0.2)
+    untrained = json.loads(write_result(raw, "commonsense", "none", 42, accuracies(boolq=0.4), 0.0).read_text())
+    untrained["train"].update(steps=0, examples=400)
+    (raw / "commonsense" / "commonsense-cpu-final-none__seed42.json").write_text(json.dumps(untrained))
+    notes = " ".join(table_notes(load_results(raw), "commonsense"))
+    assert "Training rows per run, by scored task: BoolQ 8." in notes
 
 
 def test_plots_keep_one_colour_per_method_clip_error_bars_and_show_zeros(monkeypatch, tmp_path):

@@ -139,7 +139,7 @@ def _result_rows(path: Path) -> list[dict]:
                      "name": result["name"], "file": str(path),
                      "train_seconds": float(result["train"].get("seconds") or 0.0),
                      "eval_seconds": float(record.get("seconds") or 0.0),
-                     "examples": record.get("examples"), "train_rows": result["train"].get("examples")})
+                     "examples": record.get("examples"), "train_rows": result["train"].get("examples") if result["train"].get("steps") else None})
     return rows
 
 
