@@ -300,13 +300,22 @@ def test_plots_keep_one_colour_per_method_clip_error_bars_and_show_zeros(monkeyp
 
     figures = []
     monkeypatch.setattr(plots, "save_figure", lambda figure, path: figures.append(figure) or [])
-    df = load_results(Path(__file__).resolve().parents[1] / "results" / "raw")
-    plots.plot_per_task(df, "commonsense", tmp_path / "x")
+
+    def legend_of(results: Path) -> dict:
+        plots.plot_per_task(load_results(results), "commonsense", tmp_path / "x")
+        ax = figures[-1].axes[0]
+        return {text.get_text().split(" (")[0] + (" (ll)" if "log-likelihood" in text.get_text() else ""): handle
+                for text, handle in zip(ax.get_legend().get_texts(), ax.get_legend().legend_handles)}
+
+    results = Path(__file__).resolve().parents[1] / "results"
+    previous = legend_of(results / "previous" / "commonsense-cpu-400")  # four methods, three seeds
+    df = load_results(results / "raw")
+    legend = legend_of(results / "raw")
     ax = figures[-1].axes[0]
-    legend = {text.get_text().split(" (")[0] + (" (ll)" if "log-likelihood" in text.get_text() else ""): handle
-              for text, handle in zip(ax.get_legend().get_texts(), ax.get_legend().legend_handles)}
     for method in ("LoRA", "DoRA", "LoReFT", "DiReFT", "untrained"):
-        assert to_rgba(legend[method].get_facecolor()) == to_rgba(plots.method_color(method)), method
+        assert to_rgba(previous[method].get_facecolor()) == to_rgba(plots.method_color(method)), method
+    for method in ("LoRA", "LoReFT", "untrained"):
+        assert to_rgba(legend[method].get_facecolor()) == to_rgba(previous[method].get_facecolor()), method
     assert legend["untrained (ll)"].get_facecolor() != legend["untrained"].get_facecolor()
     assert plots.line_style("majority class") == "--" and "majority class" in legend
     for collection in ax.collections:  # error bars and the majority segments
