@@ -139,7 +139,8 @@ def _result_rows(path: Path) -> list[dict]:
                      "name": result["name"], "file": str(path),
                      "train_seconds": float(result["train"].get("seconds") or 0.0),
                      "eval_seconds": float(record.get("seconds") or 0.0),
-                     "examples": record.get("examples"), "train_rows": result["train"].get("examples") if result["train"].get("steps") else None})
+                     "examples": record.get("examples"),  # a run that made no step trained on no rows
+                     "train_rows": result["train"].get("examples") if result["train"].get("steps") else None})
     return rows
 
 
