@@ -414,4 +414,9 @@ def test_attempts_table_puts_each_kept_preset_beside_its_own_floors(tmp_path):
     assert current["LoRA"].endswith("| no difference |") and "untrained: 5.9 [4.7, 7.5] n=1,092" in current["LoRA"]
     assert all(line.endswith("| — |") and "| 240 |" in line for line in previous)  # no records: no verdict
     assert attempts_table(tmp_path, "glue") is None  # one kept preset or none: nothing to set beside
+    # a preset tried beside the suite table's (results/attempts/<preset>/) gets lines of its own
+    shutil.copytree(tmp_path / "raw" / "arithmetic", tmp_path / "attempts" / "arithmetic-tried" / "arithmetic")
+    tried = [line for line in attempts_table(tmp_path, "arithmetic").splitlines()
+             if line.startswith("| arithmetic-tried |")]
+    assert [line.split(" | ", 1)[1] for line in tried] == [line.split(" | ", 1)[1] for line in current.values()]
     assert [p.name for p in write_attempts(tmp_path, tmp_path / "tables")] == ["arithmetic-attempts.md"]

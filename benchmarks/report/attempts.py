@@ -1,6 +1,7 @@
-"""What was tried, per suite: the suite table's preset (``results/raw``) and every preset it replaced
-(``results/previous/<preset>/``) in one table, one line per preset and trained method, each beside
-the floors *its own* test rows give: the majority-class row and the best untrained row.
+"""What was tried, per suite: the suite table's preset (``results/raw``), every preset it replaced
+(``results/previous/<preset>/``) and every one tried beside it (``results/attempts/<preset>/``) in
+one table, one line per preset and trained method, each beside the floors *its own* test rows give:
+the majority-class row and the best untrained row.
 
 A suite whose trained rows never clear those floors has to say what was tried instead (issue 13):
 more rows, more epochs, another learning rate. This table is that record, generated from the kept
@@ -28,12 +29,15 @@ from benchmarks.report.tables import (GENERATED, MAJORITY, MISSING, Row, cell_re
 #: the label of the suite table's own preset (``results/raw``); a replaced one is named by its folder
 CURRENT = "suite table"
 UNTRAINED = "untrained"
+#: where kept presets live: ``previous/`` (a preset the suite table's replaced) and ``attempts/`` (one
+#: tried beside it that did not replace it, e.g. more epochs on the same rows)
+KEPT = ("previous", "attempts")
 
 
 def _sources(results: Path, suite: str) -> list[tuple[str, Path]]:
     """(preset label, results folder) of every kept preset that scored ``suite``: the current one first."""
-    previous = sorted(p for p in (results / "previous").glob("*") if (p / suite).is_dir())
-    return [(CURRENT, results / "raw")] * (results / "raw" / suite).is_dir() + [(p.name, p) for p in previous]
+    kept = sorted(p for folder in KEPT for p in (results / folder).glob("*") if (p / suite).is_dir())
+    return [(CURRENT, results / "raw")] * (results / "raw" / suite).is_dir() + [(p.name, p) for p in kept]
 
 
 def _recorded(files: list[str], key: str) -> str:
