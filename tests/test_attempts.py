@@ -1,0 +1,47 @@
+"""The what-was-tried table (benchmarks/report/attempts.py): each kept preset of a suite beside its
+own floors, with a verdict read off the intervals."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from benchmarks.report.attempts import attempts_table, verdict, write_attempts
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_attempts_verdict_reads_the_intervals_only():
+    floors = {"majority": (38.8, 42.0), "untrained": (41.5, 44.6)}
+    assert verdict((45.0, 47.0), floors) == "above both"
+    assert verdict((40.0, 43.0), floors) == "no difference"      # overlaps both
+    assert verdict((30.5, 33.5), floors) == "below majority and untrained"
+    assert verdict((37.5, 40.7), floors) == "below untrained"    # overlaps the majority, under the untrained
+    assert verdict((45.0, 47.0), {"majority": (38.8, 42.0), "untrained": None}) == "above majority"
+    assert verdict(None, floors) == verdict((45.0, 47.0), {"majority": None, "untrained": None}) == "—"
+
+
+def test_attempts_table_puts_each_kept_preset_beside_its_own_floors(tmp_path):
+    """The committed arithmetic results: the suite table's preset (worked solutions, with per-example
+    records) and the answers-only preset it replaced (means only), one line per preset and method."""
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "previous" / "arithmetic-cpu-mawps").mkdir(parents=True)
+    shutil.copytree(REPO / "results" / "raw" / "arithmetic", tmp_path / "raw" / "arithmetic")
+    shutil.copytree(REPO / "results" / "previous" / "arithmetic-cpu-mawps" / "arithmetic",
+                    tmp_path / "previous" / "arithmetic-cpu-mawps" / "arithmetic")
+    lines = attempts_table(tmp_path, "arithmetic").splitlines()
+    current = {line.split(" | ")[1]: line for line in lines if line.startswith("| suite table |")}
+    previous = [line for line in lines if line.startswith("| arithmetic-cpu-mawps |")]
+    assert set(current) == {"LoRA", "LoReFT"} and len(previous) == 4  # floors are columns, not lines
+    # LoReFT 6.6 [5.3, 8.3] lies under the majority's 10.6 [8.9, 12.4]; LoRA's 8.4 [6.9, 10.3] overlaps it
+    # and the untrained 5.9 [4.7, 7.5]
+    assert current["LoReFT"].endswith("| below majority |") and "| 395 | 1 | 0.002 | 1 |" in current["LoReFT"]
+    assert current["LoRA"].endswith("| no difference |") and "untrained: 5.9 [4.7, 7.5] n=1,092" in current["LoRA"]
+    assert all(line.endswith("| — |") and "| 240 |" in line for line in previous)  # no records: no verdict
+    assert attempts_table(tmp_path, "glue") is None  # one kept preset or none: nothing to set beside
+    # a preset tried beside the suite table's (results/attempts/<preset>/) gets lines of its own
+    shutil.copytree(tmp_path / "raw" / "arithmetic", tmp_path / "attempts" / "arithmetic-tried" / "arithmetic")
+    tried = [line for line in attempts_table(tmp_path, "arithmetic").splitlines()
+             if line.startswith("| arithmetic-tried |")]
+    assert [line.split(" | ", 1)[1] for line in tried] == [line.split(" | ", 1)[1] for line in current.values()]
+    assert [p.name for p in write_attempts(tmp_path, tmp_path / "tables")] == ["arithmetic-attempts.md"]
