@@ -47,6 +47,11 @@ def atomic_write(path: str | Path, write) -> None:
         raise
 
 
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """``text`` into ``path`` atomically (``atomic_write``), its folder made where missing."""
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
 @contextmanager
 def atomic_directory(path: str | Path) -> Iterator[Path]:
     """Fill a fresh directory beside ``path`` inside the block, then put it in ``path``'s place

@@ -100,7 +100,7 @@ def attempts_table(results: Path, suite: str) -> str | None:
 
 def write_attempts(results: str | Path = "results", tables: str | Path = "results/tables") -> list[Path]:
     """``tables/<suite>-attempts.md`` for every suite with more than one kept preset."""
-    from reft.files import atomic_write  # imports torch: only when asked
+    from reft.files import atomic_write_text  # imports torch: only when asked
 
     results, written = Path(results), []
     for suite in sorted(p.name for p in (Path(results) / "raw").glob("*") if p.is_dir()):
@@ -113,8 +113,7 @@ def write_attempts(results: str | Path = "results", tables: str | Path = "result
                 "examples scored. Verdict from the intervals alone: `above both` = above the majority class "
                 "and the best untrained row; `no difference` = overlapping one of them.\n" + GENERATED)
         target = Path(tables) / f"{suite}-attempts.md"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(target, lambda tmp: Path(tmp).write_text(text))
+        atomic_write_text(target, text)
         written.append(target)
     return written
 

@@ -115,7 +115,7 @@ def write_curves(root: str | Path = "results/curves", tables: str | Path = "resu
                  plots: str | Path = "results/plots") -> list[Path]:
     """For every sweep folder in ``root`` and every task it scored: ``<sweep>.md`` in ``tables`` (one
     section per task) and ``<sweep>[_<task>].{png,svg}`` in ``plots``."""
-    from reft.files import atomic_write  # imports torch: only when asked
+    from reft.files import atomic_write_text  # imports torch: only when asked
 
     written = []
     for folder in sorted(p for p in Path(root).glob("*") if p.is_dir()) if Path(root).is_dir() else []:
@@ -138,7 +138,6 @@ def write_curves(root: str | Path = "results/curves", tables: str | Path = "resu
                 + f"\n- Cells: mean ± sd over seeds ({seeds}) [95% bootstrap interval over the test examples of all "
                   "seeds] n = examples scored, all seeds together. Columns: training rows per run.\n" + GENERATED)
         target = Path(tables) / f"{folder.name}.md"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(target, lambda tmp: Path(tmp).write_text(text))
+        atomic_write_text(target, text)
         written.append(target)
     return written

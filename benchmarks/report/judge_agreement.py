@@ -129,7 +129,7 @@ def plot(rows: dict[str, dict], path: Path) -> list[Path]:
 def write_agreement(raw: str | Path = "results/judges/raw", out: str | Path = "results/judges",
                     tables: str | Path = "results/tables", plots: str | Path = "results/plots") -> list[Path]:
     """``agreement.json``, ``tables/judge_agreement.md`` and ``plots/judge_agreement.{png,svg}``."""
-    from reft.files import atomic_write, atomic_write_json  # imports torch: only when asked
+    from reft.files import atomic_write_json, atomic_write_text  # imports torch: only when asked
 
     records = load_records(raw)
     if not records:
@@ -143,6 +143,5 @@ def write_agreement(raw: str | Path = "results/judges/raw", out: str | Path = "r
             f"- Pairs: text-davinci-003 against alpaca-7b, llama-2-7b-chat-hf and phi-2 on the AlpacaEval "
             f"instructions, judged by `alpaca_eval_gpt4` (the paper's judge); GPT-4's ties are left out.\n"
             f"- A judge whose κ interval contains 0 agrees with GPT-4 no better than chance.\n{GENERATED}")
-    tables.mkdir(parents=True, exist_ok=True)
-    atomic_write(tables / "judge_agreement.md", lambda tmp: Path(tmp).write_text(text))
+    atomic_write_text(tables / "judge_agreement.md", text)
     return [out / "agreement.json", tables / "judge_agreement.md", *plot(rows, Path(plots) / "judge_agreement")]

@@ -15,7 +15,7 @@ def refresh_readme(readme: str | Path, tables: str | Path = "results/tables") ->
     """Replace each ``<!-- table:SUITE -->`` ... ``<!-- /table -->`` block of ``readme`` with the body
     of ``tables/SUITE.md`` (its title and generated-by line dropped), so prose and numbers never part.
     Returns the suites refreshed; a block naming a suite without a table raises FileNotFoundError."""
-    from reft.files import atomic_write  # imports torch: only when asked
+    from reft.files import atomic_write_text  # imports torch: only when asked
 
     readme, tables = Path(readme), Path(tables)
     refreshed = []
@@ -29,5 +29,5 @@ def refresh_readme(readme: str | Path, tables: str | Path = "results/tables") ->
         return f"{match['open']}{text}\n{match['close']}"
 
     text = README_BLOCK.sub(body, readme.read_text())
-    atomic_write(readme, lambda tmp: Path(tmp).write_text(text))
+    atomic_write_text(readme, text)
     return refreshed

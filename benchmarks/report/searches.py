@@ -136,7 +136,7 @@ def write_searches(root: str | Path = "results/searches", selections: str | Path
                    tables: str | Path = "results/tables", plots: str | Path = "results/plots") -> list[Path]:
     """For every search sweep folder in ``root``: ``<sweep>.md`` in ``tables`` (the table, the
     paired tests, notes) and ``<sweep>_pareto.{png,svg}`` in ``plots``."""
-    from reft.files import atomic_write  # imports torch: only when asked
+    from reft.files import atomic_write_text  # imports torch: only when asked
 
     written = []
     for folder in sorted(p for p in Path(root).glob("*") if p.is_dir()) if Path(root).is_dir() else []:
@@ -166,8 +166,7 @@ def write_searches(root: str | Path = "results/searches", selections: str | Path
                   "model loading included) and Saved KB (the trained method on disk): means over the final runs.\n"
                 + GENERATED)
         target = Path(tables) / f"{folder.name}.md"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(target, lambda tmp: Path(tmp).write_text(text))
+        atomic_write_text(target, text)
         written.append(target)
         written += plot_pareto(df, f"{folder.name} ({models}): score against cost, 95% intervals",
                                Path(plots) / f"{folder.name}_pareto")
