@@ -57,8 +57,8 @@ def test_expansion_names_points_and_seeds(tmp_path):
 
 def test_restricting_a_sweep_to_some_methods(tmp_path):
     spec = load_sweep(REPO / "benchmarks/sweeps/glue_cpu.yaml")
-    assert list(restrict_methods(spec, ["lora_mrpc", "loreft_sst2"]).methods) == ["lora_mrpc", "loreft_sst2"]
-    assert {run.method for run in expand(spec, "dev")} == {"lora_mrpc", "loreft_sst2"}
+    assert list(restrict_methods(spec, ["lora_mrpc", "loreft_rte"]).methods) == ["lora_mrpc", "loreft_rte"]
+    assert {run.method for run in expand(spec, "dev")} == {"lora_mrpc", "loreft_rte"}
     with pytest.raises(ValueError, match=r"no method\(s\) \['loreft'\]; its methods: \['lora_mrpc'"):
         restrict_methods(spec, ["loreft"])
 
@@ -309,3 +309,17 @@ def test_quick_reproduce_uses_the_committed_selection_and_reports_reruns(tmp_pat
     reproduce("commonsense", "cpu", raw=results / "raw", log=lines.append, quick=True, sweeps=tmp_path / "presets")
     rerun = [line for line in lines if "commonsense_cpu-final-loreft-lr3e-02__seed42" in line]
     assert len(rerun) == 1 and "largest task difference +0.0000" in rerun[0], lines
+
+    # the suite table moved on: this preset's results were kept in results/previous/<preset>/; a rerun
+    # lands there (and its table there), not in raw/ beside the new preset's rows of the same methods
+    kept = results / "previous" / "old-preset" / "commonsense"
+    kept.parent.mkdir(parents=True)
+    (results / "raw" / "commonsense").rename(kept)
+    shutil.rmtree(root)
+    lines.clear()
+    table = reproduce("commonsense", "cpu", raw=results / "raw", log=lines.append, quick=True,
+                      sweeps=tmp_path / "presets")
+    assert table == results / "tables" / "old-preset-commonsense.md" and table.is_file()
+    assert not (results / "raw" / "commonsense").exists()
+    assert [p.name for p in kept.iterdir()] == ["commonsense_cpu-final-loreft-lr3e-02__seed42.json"]
+    assert any("largest task difference +0.0000" in line for line in lines), lines

@@ -111,6 +111,22 @@ def compare_with_committed(committed: dict[str, dict], collected: list[Path]) ->
     return lines
 
 
+def results_home(raw: Path, spec: SweepSpec) -> tuple[Path, str]:
+    """Where the sweep's committed results live, and the table-name prefix there: ``raw`` itself, or
+    the kept preset folder (``previous/<preset>`` or ``attempts/<preset>`` beside ``raw``) holding
+    results of this sweep's runs, since a preset the suite table replaced must not land in ``raw``
+    beside the table's own rows (two configurations of one method in one cell)."""
+    from benchmarks.report.attempts import KEPT
+
+    ours = f"{spec.name}-final-"
+    if any(p.name.startswith(ours) for p in (raw / spec.suite).glob("*.json")):
+        return raw, ""
+    for folder in sorted(p for kept in KEPT for p in (raw.parent / kept).glob("*") if p.is_dir()):
+        if any(p.name.startswith(ours) for p in (folder / spec.suite).glob("*.json")):
+            return folder, f"{folder.name}-"
+    return raw, ""
+
+
 def reproduce(suite: str, preset: str = "auto", overrides: list[str] | None = None,
               raw: Path = RAW, log=print, quick: bool = False, sweeps: Path = SWEEPS) -> Path:
     """Run a suite's preset end to end and regenerate its tables; returns the table's path.
@@ -134,22 +150,24 @@ def reproduce(suite: str, preset: str = "auto", overrides: list[str] | None = No
         else:
             log(f"quick: no committed selection ({committed_selection}); running the dev stage, then seed "
                 f"{spec.final.seeds[0]}")
+    home, prefix = results_home(raw, spec)
     committed = {path.name: primary_scores(json.loads(path.read_text()))
-                 for path in (raw / spec.suite).glob("*.json")}
+                 for path in (home / spec.suite).glob("*.json")}
     run_stages(spec, stage, log=log)
-    collected = collect_sweep(spec.root, "final", raw)
-    log(f"{len(collected)} results in {raw / spec.suite}")
+    collected = collect_sweep(spec.root, "final", home, selections=raw.parent / "selections")
+    log(f"{len(collected)} results in {home / spec.suite}")
     comparison = compare_with_committed(committed, collected)
     if comparison:
         log("reruns of committed results (primary metric):")
         for line in comparison:
             log(line)
     tables = raw.parent / "tables"
-    write_tables(raw, tables)
-    write_plots(raw, raw.parent / "plots")
-    table = tables / f"{spec.suite}.md"
+    write_tables(home, tables, raw.parent / "selections", prefix=prefix)
+    if home == raw:  # a kept preset's folder has tables only
+        write_plots(raw, raw.parent / "plots")
+    table = tables / f"{prefix}{spec.suite}.md"
     log(f"table: {table}")
     return table
 
 
-__all__ = ["run_stages", "reproduce", "preset_path", "collect_result", "compare_with_committed"]
+__all__ = ["run_stages", "reproduce", "results_home", "preset_path", "collect_result", "compare_with_committed"]
