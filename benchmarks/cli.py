@@ -151,7 +151,7 @@ def command_collect(args) -> int:
 
 
 def command_tables(args) -> int:
-    from benchmarks.report.attempts import KEPT, write_attempts
+    from benchmarks.report.attempts import kept_presets, write_attempts
     from benchmarks.report.plots import write_plots
     from benchmarks.report.readme import refresh_readme
     from benchmarks.report.publish import write_tables
@@ -166,7 +166,7 @@ def command_tables(args) -> int:
     written += write_curves(results / "curves", results / "tables", results / "plots")
     written += write_search_plots(results / "selections", results / "plots")
     written += write_searches(results / "searches", results / "selections", results / "tables", results / "plots")
-    for kept in sorted(p for folder in KEPT for p in (results / folder).glob("*") if p.is_dir()):
+    for kept in kept_presets(results):
         # a replaced preset's results, or one tried beside the suite table's: tables of their own
         written += write_tables(kept, results / "tables", results / "selections", prefix=f"{kept.name}-")
     written += write_attempts(results, results / "tables")  # each suite's kept presets side by side

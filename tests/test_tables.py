@@ -382,4 +382,3 @@ def test_instruction_rows_carry_intervals_and_are_judged_against_the_untrained_m
     assert "| pypi:smollm2-135m-instruct | LoReFT | length | 100 | 80 | 0 | 20 | 80.0 [" in text
     lora = next(line for line in text.splitlines() if "| LoRA | length |" in line)
     assert lora.endswith("| 1.000 |")                                       # 50 wins, 50 losses: no difference
-

@@ -34,9 +34,14 @@ UNTRAINED = "untrained"
 KEPT = ("previous", "attempts")
 
 
+def kept_presets(results: str | Path) -> list[Path]:
+    """Every kept preset's results folder (``<results>/previous/*``, ``<results>/attempts/*``), sorted."""
+    return sorted(p for folder in KEPT for p in (Path(results) / folder).glob("*") if p.is_dir())
+
+
 def _sources(results: Path, suite: str) -> list[tuple[str, Path]]:
     """(preset label, results folder) of every kept preset that scored ``suite``: the current one first."""
-    kept = sorted(p for folder in KEPT for p in (results / folder).glob("*") if (p / suite).is_dir())
+    kept = [p for p in kept_presets(results) if (p / suite).is_dir()]
     return [(CURRENT, results / "raw")] * (results / "raw" / suite).is_dir() + [(p.name, p) for p in kept]
 
 
@@ -118,4 +123,4 @@ def write_attempts(results: str | Path = "results", tables: str | Path = "result
     return written
 
 
-__all__ = ["attempts_table", "verdict", "write_attempts"]
+__all__ = ["KEPT", "attempts_table", "kept_presets", "verdict", "write_attempts"]

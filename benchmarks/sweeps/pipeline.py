@@ -116,12 +116,12 @@ def results_home(raw: Path, spec: SweepSpec) -> tuple[Path, str]:
     the kept preset folder (``previous/<preset>`` or ``attempts/<preset>`` beside ``raw``) holding
     results of this sweep's runs, since a preset the suite table replaced must not land in ``raw``
     beside the table's own rows (two configurations of one method in one cell)."""
-    from benchmarks.report.attempts import KEPT
+    from benchmarks.report.attempts import kept_presets
 
     ours = f"{spec.name}-final-"
     if any(p.name.startswith(ours) for p in (raw / spec.suite).glob("*.json")):
         return raw, ""
-    for folder in sorted(p for kept in KEPT for p in (raw.parent / kept).glob("*") if p.is_dir()):
+    for folder in kept_presets(raw.parent):
         if any(p.name.startswith(ours) for p in (folder / spec.suite).glob("*.json")):
             return folder, f"{folder.name}-"
     return raw, ""
