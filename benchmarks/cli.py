@@ -152,6 +152,7 @@ def command_collect(args) -> int:
 
 def command_tables(args) -> int:
     from benchmarks.report.attempts import kept_presets, write_attempts
+    from benchmarks.report.attempts_plot import write_attempt_plots
     from benchmarks.report.plots import write_plots
     from benchmarks.report.readme import refresh_readme
     from benchmarks.report.publish import write_tables
@@ -170,6 +171,7 @@ def command_tables(args) -> int:
         # a replaced preset's results, or one tried beside the suite table's: tables of their own
         written += write_tables(kept, results / "tables", results / "selections", prefix=f"{kept.name}-")
     written += write_attempts(results, results / "tables")  # each suite's kept presets side by side
+    written += write_attempt_plots(results, results / "plots")
     for path in written:
         print(f"  {path}")
     if args.readme:

@@ -45,3 +45,26 @@ def test_attempts_table_puts_each_kept_preset_beside_its_own_floors(tmp_path):
              if line.startswith("| arithmetic-tried |")]
     assert [line.split(" | ", 1)[1] for line in tried] == [line.split(" | ", 1)[1] for line in current.values()]
     assert [p.name for p in write_attempts(tmp_path, tmp_path / "tables")] == ["arithmetic-attempts.md"]
+
+
+def test_attempts_figure_draws_every_preset_from_the_same_entries_as_the_table(tmp_path):
+    """The figure's entries are the table's lines (same presets, methods, rows, verdicts), and it is
+    written as PNG and SVG, byte for byte the same when drawn twice."""
+    from benchmarks.report.attempts import attempts
+    from benchmarks.report.attempts_plot import write_attempt_plots
+
+    shutil.copytree(REPO / "results" / "raw" / "arithmetic", tmp_path / "raw" / "arithmetic")
+    shutil.copytree(REPO / "results" / "previous" / "arithmetic-cpu-mawps" / "arithmetic",
+                    tmp_path / "previous" / "arithmetic-cpu-mawps" / "arithmetic")
+    entries = attempts(tmp_path, "arithmetic")
+    assert [(a.preset, a.method, a.train_rows) for a in entries][:2] == [("suite table", "LoRA", 395),
+                                                                          ("suite table", "LoReFT", 395)]
+    lines = [line for line in attempts_table(tmp_path, "arithmetic").splitlines()[2:]]
+    assert [line.rsplit(" | ", 2)[-1].rstrip(" |") for line in lines] == [a.verdict for a in entries]
+    loreft = entries[1]
+    assert loreft.score.bounds[1] < loreft.majority.bounds[0] and loreft.sd is None  # one seed, records
+    assert all(a.sd is not None and a.score.bounds is None for a in entries[2:])  # 3 seeds, no records
+    first = write_attempt_plots(tmp_path, tmp_path / "a")
+    second = write_attempt_plots(tmp_path, tmp_path / "b")
+    assert [p.name for p in first] == ["arithmetic-attempts.png", "arithmetic-attempts.svg"]
+    assert all(p.read_bytes() == q.read_bytes() for p, q in zip(first, second))

@@ -1,13 +1,14 @@
 """What was tried, per suite: the suite table's preset (``results/raw``), every preset it replaced
 (``results/previous/<preset>/``) and every one tried beside it (``results/attempts/<preset>/``) in
-one table, one line per preset and trained method, each beside the floors *its own* test rows give:
-the majority-class row and the best untrained row.
+one table and one figure, one entry per preset and trained method, each beside the floors *its own*
+test rows give: the majority-class row and the best untrained row.
 
 A suite whose trained rows never clear those floors has to say what was tried instead (issue 13):
-more rows, more epochs, another learning rate. This table is that record, generated from the kept
-results, so the README's "what was tried" cannot drift from what ran. Per line: the training rows,
-epochs and learning rate the runs recorded, the average over the suite's tasks with its 95%
-interval and n, and a verdict read off the intervals only:
+more rows, more epochs, another learning rate, and the curve that shows where it stands. This table
+and figure are that record, generated from the kept results, so the README's "what was tried"
+cannot drift from what ran. Per entry: the training rows, epochs and learning rate the runs
+recorded, the average over the suite's tasks with its 95% interval and n, and a verdict read off
+the intervals only:
 
 * ``above both``: the interval lies above the majority's and the best untrained row's (``above
   majority`` where the untrained row has no interval);
@@ -15,11 +16,13 @@ interval and n, and a verdict read off the intervals only:
 * ``no difference``: it overlaps a floor and is below none.
 
     write_attempts("results", "results/tables")  # tables/<suite>-attempts.md for suites with kept presets
+    attempts("results", "commonsense")           # the entries, for the figure (attempts_plot.py)
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.report.stats import interval
@@ -32,6 +35,37 @@ UNTRAINED = "untrained"
 #: where kept presets live: ``previous/`` (a preset the suite table's replaced) and ``attempts/`` (one
 #: tried beside it that did not replace it, e.g. more epochs on the same rows)
 KEPT = ("previous", "attempts")
+
+
+@dataclass(frozen=True)
+class Score:
+    """One row's average: its cell text, mean (%) and 95% interval (%, None without per-example records)."""
+
+    label: str
+    text: str
+    mean: float
+    bounds: tuple[float, float] | None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One preset × trained method, beside its preset's own floors."""
+
+    preset: str
+    method: str
+    train_rows: int
+    epochs: str
+    lr: str
+    seeds: int
+    score: Score
+    sd: float | None           # std over seeds (None with one seed): the error bar without records
+    majority: Score | None
+    untrained: Score | None    # the best untrained row of the preset
+
+    @property
+    def verdict(self) -> str:
+        floors = {"majority": self.majority, "untrained": self.untrained}
+        return verdict(self.score.bounds, {name: f.bounds if f else None for name, f in floors.items()})
 
 
 def kept_presets(results: str | Path) -> list[Path]:
@@ -51,12 +85,12 @@ def _recorded(files: list[str], key: str) -> str:
     return " / ".join(f"{v:g}" for v in values)
 
 
-def _average(row: Row, column: str, suite: str) -> tuple[str, tuple[float, float] | None]:
-    """The row's ``column`` cell text and its 95% interval (in %), or None without per-example records."""
-    values = row.scores[column] if column in row.scores else None
-    records = cell_records(row, column, layout(suite)) if values is not None else None
+def _score(row: Row, column: str, suite: str, label: str | None = None) -> Score:
+    """The row's ``column`` cell: text, mean and 95% interval (in %)."""
+    values = row.scores[column]
+    records = cell_records(row, column, layout(suite))
     bounds = tuple(100 * b for b in interval(*records)) if records else None
-    return cell_text(values, records), bounds
+    return Score(label or row.method, cell_text(values, records), float(values.mean()), bounds)
 
 
 def verdict(bounds: tuple[float, float] | None, floors: dict[str, tuple[float, float] | None]) -> str:
@@ -73,34 +107,51 @@ def verdict(bounds: tuple[float, float] | None, floors: dict[str, tuple[float, f
     return "above both" if len(known) == len(floors) else "above " + " and ".join(known)
 
 
-def attempts_table(results: Path, suite: str) -> str | None:
-    """The markdown table of ``suite``'s kept presets, or None where fewer than two presets are kept."""
-    sources = _sources(results, suite)
-    if len(sources) < 2:
-        return None
-    column = "Avg" if layout(suite).average else next(iter(layout(suite).columns.values()))
-    lines = [f"| Preset | Method | Training rows | Epochs | LR | Seeds | {column} | Majority class | "
-             "Best untrained | Verdict |", "|" + "---|" * 10]
-    for label, folder in sources:
+def score_column(suite: str) -> str:
+    """The column an attempt is judged by: Avg, or the suite's only column."""
+    return "Avg" if layout(suite).average else next(iter(layout(suite).columns.values()))
+
+
+def attempts(results: str | Path, suite: str) -> list[Attempt]:
+    """Every kept preset × trained method of ``suite`` (the suite table's preset first), in table order."""
+    column, found = score_column(suite), []
+    for label, folder in _sources(Path(results), suite):
         df = load_results(folder)
         df = df[df["suite"] == suite]
-        rows = table_rows(df, suite)
-        cells = {row.method: _average(row, column, suite) for row in rows}
-        floors = [row for row in rows if row.method.startswith(UNTRAINED) and column in row.scores]
+        rows = [row for row in table_rows(df, suite) if column in row.scores]
+        majority = next((_score(r, column, suite) for r in rows if r.method == MAJORITY), None)
+        floors = [row for row in rows if row.method.startswith(UNTRAINED)]
         best = max(floors, key=lambda row: row.scores[column].mean(), default=None)
-        majority = cells.get(MAJORITY, (MISSING, None))
-        untrained = (f"{best.method}: {cells[best.method][0]}", cells[best.method][1]) if best else (MISSING, None)
+        untrained = _score(best, column, suite) if best else None
         for row in rows:
-            if row.method == MAJORITY or row.method.startswith(UNTRAINED) or column not in row.scores:
+            if row.method == MAJORITY or row.method.startswith(UNTRAINED):
                 continue
             runs = df[df["method"] == row.method]
             files = sorted(runs["file"].unique())
-            text, bounds = cells[row.method]
-            lines.append(f"| {label} | {row.method} | {int(runs['train_rows'].max()):,} | "
-                         f"{_recorded(files, 'epochs')} | {_recorded(files, 'lr')} | {len(row.scores)} | {text} | "
-                         f"{majority[0]} | {untrained[0]} | "
-                         f"{verdict(bounds, {'majority': majority[1], 'untrained': untrained[1]})} |")
+            values = row.scores[column]
+            found.append(Attempt(label, row.method, int(runs["train_rows"].max()), _recorded(files, "epochs"),
+                                 _recorded(files, "lr"), len(values), _score(row, column, suite),
+                                 float(values.std(ddof=1)) if len(values) > 1 else None, majority, untrained))
+    return found
+
+
+def attempts_table(results: Path, suite: str) -> str | None:
+    """The markdown table of ``suite``'s kept presets, or None where fewer than two presets are kept."""
+    if len(_sources(Path(results), suite)) < 2:
+        return None
+    lines = [f"| Preset | Method | Training rows | Epochs | LR | Seeds | {score_column(suite)} | Majority class | "
+             "Best untrained | Verdict |", "|" + "---|" * 10]
+    for a in attempts(results, suite):
+        untrained = f"{a.untrained.label}: {a.untrained.text}" if a.untrained else MISSING
+        lines.append(f"| {a.preset} | {a.method} | {a.train_rows:,} | {a.epochs} | {a.lr} | {a.seeds} | "
+                     f"{a.score.text} | {a.majority.text if a.majority else MISSING} | {untrained} | {a.verdict} |")
     return "\n".join(lines) + "\n"
+
+
+def attempt_suites(results: str | Path) -> list[str]:
+    """The suites with more than one kept preset (the suite table's included)."""
+    return [suite for suite in sorted(p.name for p in (Path(results) / "raw").glob("*") if p.is_dir())
+            if len(_sources(Path(results), suite)) > 1]
 
 
 def write_attempts(results: str | Path = "results", tables: str | Path = "results/tables") -> list[Path]:
@@ -108,10 +159,8 @@ def write_attempts(results: str | Path = "results", tables: str | Path = "result
     from reft.files import atomic_write_text  # imports torch: only when asked
 
     results, written = Path(results), []
-    for suite in sorted(p.name for p in (Path(results) / "raw").glob("*") if p.is_dir()):
+    for suite in attempt_suites(results):
         table = attempts_table(results, suite)
-        if table is None:
-            continue
         text = (f"# What was tried: {suite}\n\n{table}\n"
                 "- One line per kept preset and trained method; the floors are that preset's own (its scored "
                 "rows). Cells: mean ± sd over seeds [95% bootstrap interval over the test examples] n = "
@@ -123,4 +172,4 @@ def write_attempts(results: str | Path = "results", tables: str | Path = "result
     return written
 
 
-__all__ = ["KEPT", "attempts_table", "kept_presets", "verdict", "write_attempts"]
+__all__ = ["Attempt", "KEPT", "Score", "attempt_suites", "attempts", "attempts_table", "kept_presets", "verdict", "write_attempts"]
