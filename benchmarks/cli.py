@@ -154,7 +154,7 @@ def command_tables(args) -> int:
     from benchmarks.report.attempts import kept_presets, write_attempts
     from benchmarks.report.attempts_plot import write_attempt_plots
     from benchmarks.report.plots import write_plots
-    from benchmarks.report.readme import refresh_readme
+    from benchmarks.report.readme import refresh_readme, unquoted_intervals
     from benchmarks.report.publish import write_tables
     from benchmarks.report.curves import write_curves
     from benchmarks.report.judge_agreement import write_agreement
@@ -177,6 +177,11 @@ def command_tables(args) -> int:
     if args.readme:
         suites = refresh_readme(args.readme, results / "tables")
         print(f"  {args.readme} (tables: {', '.join(suites) or 'none'})")
+        stale = unquoted_intervals(args.readme, results)
+        if stale:  # the tables moved under a sentence that still quotes the old numbers
+            print(f"{args.readme}: its prose quotes {len(stale)} score(s) no generated table holds (stale after a "
+                  f"rerun?): {'; '.join(stale)}", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -13,7 +13,7 @@ import pytest
 from benchmarks.report.plots import write_plots
 from benchmarks.report.readme import refresh_readme
 from benchmarks.report.publish import write_tables
-from benchmarks.report.tables import load_results, paper_comparison, suite_table, table_notes, table_rows
+from benchmarks.report.tables import GENERATED, load_results, paper_comparison, suite_table, table_notes, table_rows
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = (42, 43, 44)
@@ -382,3 +382,19 @@ def test_instruction_rows_carry_intervals_and_are_judged_against_the_untrained_m
     assert "| pypi:smollm2-135m-instruct | LoReFT | length | 100 | 80 | 0 | 20 | 80.0 [" in text
     lora = next(line for line in text.splitlines() if "| LoRA | length |" in line)
     assert lora.endswith("| 1.000 |")                                       # 50 wins, 50 losses: no difference
+
+
+def test_readme_prose_quotes_only_generated_scores(tmp_path):
+    """Every ``mean [low, high]`` in the committed README's prose is a cell of a generated table; a
+    sentence left behind by a rerun is named."""
+    from benchmarks.report.readme import unquoted_intervals
+
+    assert unquoted_intervals(REPO / "README.md", REPO / "results") == []
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "glue.md").write_text("| LoRA | 82.5 ± 1.1 [80.4, 84.6] n=2,616 |\n| FT | 5.9 [4.7, 7.5] |\n"
+                                                 + GENERATED)
+    (tmp_path / "tables" / "notes.md").write_text("hand-written: 81.0 [79.0, 83.0]\n")  # not a generated table
+    readme = tmp_path / "README.md"
+    readme.write_text("LoRA 82.5 [80.4, 84.6] and FT 5.9 [4.7, 7.5]; once 81.0 [79.0, 83.0], and 2.5 [4.7, 7.5]\n"
+                      "<!-- table:glue -->\n| 7.0 [1.0, 9.0] |\n<!-- /table -->\n")
+    assert unquoted_intervals(readme, tmp_path) == ["81.0 [79.0, 83.0]", "2.5 [4.7, 7.5]"]  # "2.5" is not "5.9"'s tail
