@@ -153,6 +153,7 @@ def command_collect(args) -> int:
 def command_tables(args) -> int:
     from benchmarks.report.attempts import kept_presets, write_attempts
     from benchmarks.report.attempts_plot import write_attempt_plots
+    from benchmarks.report.headline import write_headline
     from benchmarks.report.plots import write_plots
     from benchmarks.report.readme import refresh_readme, unquoted_intervals
     from benchmarks.report.publish import write_tables
@@ -163,6 +164,7 @@ def command_tables(args) -> int:
 
     results = Path(args.results)
     written = write_tables(results / "raw", results / "tables") + write_plots(results / "raw", results / "plots")
+    written += write_headline(results / "raw", results / "tables")  # LoReFT against LoRA, every suite
     written += write_agreement(results / "judges" / "raw", results / "judges", results / "tables", results / "plots")
     written += write_curves(results / "curves", results / "tables", results / "plots")
     written += write_search_plots(results / "selections", results / "plots")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from benchmarks.report.stats import Examples, interval, paired_test, point, pool
+from benchmarks.report.stats import Examples, difference_interval, interval, paired_test, point, pool
 
 
 def _accuracy(correct: list[int], seed: int = 42, prefix: str = "") -> Examples:
@@ -91,3 +91,20 @@ def test_average_interval_resamples_each_task_on_its_own():
     single = interval(easy)
     assert (high - low) < (interval(hard)[1] - interval(hard)[0])  # averaging two tasks narrows
     assert single[0] < point(easy) < single[1]
+
+
+def test_difference_interval_is_paired():
+    """A paired bootstrap of A − B: B is A with 10% of its right answers lost, so the difference
+    (about +0.08) is clear of 0 though each cell alone spans ±4 points; the order of the examples in B
+    does not matter (pairs go by seed and id); identical cells give exactly 0."""
+    rng = np.random.default_rng(5)
+    a = (rng.random(400) < 0.8).astype(int)
+    b = np.where(rng.random(400) < 0.1, 0, a)
+    cell_a, cell_b = _accuracy(a.tolist()), _accuracy(b.tolist())
+    low, high = difference_interval(cell_a, cell_b)
+    assert 0 < low <= point(cell_a) - point(cell_b) <= high < 0.15
+    # unpaired, the difference of two such cells would span about √2 × one cell's width; paired, less than one
+    assert high - low < interval(cell_a)[1] - interval(cell_a)[0]
+    shuffled = pool("accuracy", {42: {"ids": [str(i) for i in range(400)][::-1], "correct": b[::-1].tolist()}})
+    assert difference_interval(cell_a, shuffled) == (low, high)
+    assert difference_interval(cell_a, cell_a) == (0.0, 0.0)

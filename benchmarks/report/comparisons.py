@@ -4,6 +4,8 @@ metric is per-example correctness. Printed under each suite's table."""
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
 import pandas as pd
 
@@ -15,7 +17,7 @@ BASELINES = ("LoRA", "DoRA", "FT")
 POOLED = "all (pooled)"
 
 
-def _pooled_tasks(row: Row, columns: list[str]) -> Examples | None:
+def pooled_tasks(row: Row, columns: list[str]) -> Examples | None:
     """A row's per-example correctness over ``columns`` as one record (ids prefixed by the column)."""
     cells = [row.examples[c] for c in columns if c in row.examples and row.examples[c].metric not in CORPUS_METRICS]
     if len(cells) < 2:
@@ -25,24 +27,30 @@ def _pooled_tasks(row: Row, columns: list[str]) -> Examples | None:
                     correct=np.concatenate([c.correct for c in cells]))
 
 
+def paired_cells_of(rows: list[Row], reft: tuple[str, ...] = REFT, baselines: tuple[str, ...] = BASELINES
+                    ) -> Iterator[tuple[Row, Row, str, Examples, Examples]]:
+    """(ReFT row, baseline row of the same model, task, their two cells) for every task both rows
+    have per-example records of, then the tasks pooled (:func:`pooled_tasks`) where there are several."""
+    for a in (r for r in rows if r.method in reft):
+        for b in (r for r in rows if r.method in baselines and r.model == a.model):
+            columns = [c for c in a.examples if c in b.examples]
+            for column in columns:
+                yield a, b, column, a.examples[column], b.examples[column]
+            if (pooled_a := pooled_tasks(a, columns)) is not None and (pooled_b := pooled_tasks(b, columns)):
+                yield a, b, POOLED, pooled_a, pooled_b
+
+
 def paired_table(df: pd.DataFrame, suite: str) -> pd.DataFrame:
     """One line per (ReFT row, baseline row, task): n paired examples, both scores (%), A − B, p."""
-    rows = table_rows(df, suite)
     records = []
-    for a in (r for r in rows if r.method in REFT):
-        for b in (r for r in rows if r.method in BASELINES and r.model == a.model):
-            columns = [c for c in a.examples if c in b.examples]
-            pairs = [(c, a.examples[c], b.examples[c]) for c in columns]
-            if (pooled_a := _pooled_tasks(a, columns)) is not None and (pooled_b := _pooled_tasks(b, columns)):
-                pairs.append((POOLED, pooled_a, pooled_b))
-            for column, cell_a, cell_b in pairs:
-                try:
-                    result = paired_test(cell_a, cell_b)
-                except ValueError:  # no example in common (e.g. different seeds)
-                    continue
-                records.append({"Model": a.model, "A": a.method, "B": b.method, "Task": column, "n": result.n,
-                                "A %": 100 * result.a, "B %": 100 * result.b, "A − B": 100 * result.difference,
-                                "p": result.p_value, "Test": result.test})
+    for a, b, column, cell_a, cell_b in paired_cells_of(table_rows(df, suite)):
+        try:
+            result = paired_test(cell_a, cell_b)
+        except ValueError:  # no example in common (e.g. different seeds)
+            continue
+        records.append({"Model": a.model, "A": a.method, "B": b.method, "Task": column, "n": result.n,
+                        "A %": 100 * result.a, "B %": 100 * result.b, "A − B": 100 * result.difference,
+                        "p": result.p_value, "Test": result.test})
     return pd.DataFrame(records, columns=["Model", "A", "B", "Task", "n", "A %", "B %", "A − B", "p", "Test"])
 
 
