@@ -151,35 +151,15 @@ def command_collect(args) -> int:
 
 
 def command_tables(args) -> int:
-    from benchmarks.report.attempts import kept_presets, write_attempts
-    from benchmarks.report.attempts_plot import write_attempt_plots
-    from benchmarks.report.headline import write_headline
-    from benchmarks.report.plots import write_plots
     from benchmarks.report.readme import refresh_readme, unquoted_intervals
-    from benchmarks.report.publish import write_tables
-    from benchmarks.report.curves import write_curves
-    from benchmarks.report.judge_agreement import write_agreement
-    from benchmarks.report.search_plots import write_search_plots
-    from benchmarks.report.searches import write_searches
+    from benchmarks.report.regenerate import regenerate
 
-    results = Path(args.results)
-    written = write_tables(results / "raw", results / "tables") + write_plots(results / "raw", results / "plots")
-    written += write_headline(results / "raw", results / "tables")  # LoReFT against LoRA, every suite
-    written += write_agreement(results / "judges" / "raw", results / "judges", results / "tables", results / "plots")
-    written += write_curves(results / "curves", results / "tables", results / "plots")
-    written += write_search_plots(results / "selections", results / "plots")
-    written += write_searches(results / "searches", results / "selections", results / "tables", results / "plots")
-    for kept in kept_presets(results):
-        # a replaced preset's results, or one tried beside the suite table's: tables of their own
-        written += write_tables(kept, results / "tables", results / "selections", prefix=f"{kept.name}-")
-    written += write_attempts(results, results / "tables")  # each suite's kept presets side by side
-    written += write_attempt_plots(results, results / "plots")
-    for path in written:
+    for path in regenerate(args.results):
         print(f"  {path}")
     if args.readme:
-        suites = refresh_readme(args.readme, results / "tables")
+        suites = refresh_readme(args.readme, Path(args.results) / "tables")
         print(f"  {args.readme} (tables: {', '.join(suites) or 'none'})")
-        stale = unquoted_intervals(args.readme, results)
+        stale = unquoted_intervals(args.readme, args.results)
         if stale:  # the tables moved under a sentence that still quotes the old numbers
             print(f"{args.readme}: its prose quotes {len(stale)} score(s) no generated table holds (stale after a "
                   f"rerun?): {'; '.join(stale)}", file=sys.stderr)

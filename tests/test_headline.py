@@ -35,3 +35,25 @@ def test_headline_on_the_committed_arithmetic_results(tmp_path):
     assert [p.name for p in write_headline(tmp_path / "raw", tmp_path / "tables")] == ["reft-vs-lora.md"]
     (tmp_path / "empty").mkdir()
     assert write_headline(tmp_path / "empty", tmp_path / "none") == []  # no suite with both rows: no file
+
+
+def test_reft_tables_regenerates_everything_and_refuses_a_stale_readme(tmp_path, capsys):
+    """`reft tables --readme`: every table and figure of a results folder (here the committed
+    arithmetic results and the preset they replaced), the README's blocks refreshed, and exit 1
+    naming a quoted score that no generated table holds."""
+    from benchmarks.cli import main
+
+    shutil.copytree(REPO / "results" / "raw" / "arithmetic", tmp_path / "raw" / "arithmetic")
+    shutil.copytree(REPO / "results" / "previous" / "arithmetic-cpu-mawps" / "arithmetic",
+                    tmp_path / "previous" / "arithmetic-cpu-mawps" / "arithmetic")
+    readme = tmp_path / "README.md"
+    readme.write_text("LoRA 8.4 [6.9, 10.3] on average.\n<!-- table:reft-vs-lora -->\n<!-- /table -->\n")
+    assert main(["tables", "--results", str(tmp_path), "--readme", str(readme)]) == 0
+    names = {p.name for p in (tmp_path / "tables").iterdir()} | {p.name for p in (tmp_path / "plots").iterdir()}
+    assert {"arithmetic.md", "reft-vs-lora.md", "arithmetic-attempts.md", "arithmetic-cpu-mawps-arithmetic.md",
+            "arithmetic-attempts.png", "arithmetic_per_task.svg"} <= names
+    assert "| Arithmetic reasoning | pypi:smollm2-135m-instruct | all (pooled) | 1,092 |" in readme.read_text()
+    readme.write_text(readme.read_text().replace("8.4 [6.9, 10.3]", "9.1 [7.0, 11.0]"))  # a number left behind
+    capsys.readouterr()
+    assert main(["tables", "--results", str(tmp_path), "--readme", str(readme)]) == 1
+    assert "quotes 1 score(s) no generated table holds (stale after a rerun?): 9.1 [7.0, 11.0]" in capsys.readouterr().err
