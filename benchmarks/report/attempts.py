@@ -15,8 +15,9 @@ the intervals only:
 * ``below <floor>``: it lies below that floor's interval;
 * ``no difference``: it overlaps a floor and is below none.
 
-    write_attempts("results", "results/tables")  # tables/<suite>-attempts.md for suites with kept presets
-    attempts("results", "commonsense")           # the entries, for the figure (attempts_plot.py)
+    entries = attempts("results", "commonsense")          # one per kept preset × trained method
+    write_attempts(entries, "commonsense", "results/tables")  # tables/commonsense-attempts.md
+    # attempt_suites("results"): the suites with more than one kept preset
 """
 
 from __future__ import annotations
@@ -85,12 +86,13 @@ def _recorded(files: list[str], key: str) -> str:
     return " / ".join(f"{v:g}" for v in values)
 
 
-def _score(row: Row, column: str, suite: str, label: str | None = None) -> Score:
-    """The row's ``column`` cell: text, mean and 95% interval (in %)."""
+def _score(row: Row, column: str, suite: str) -> Score:
+    """The row's ``column`` cell: text, mean and 95% interval (in %), the interval bootstrapped once."""
     values = row.scores[column]
     records = cell_records(row, column, layout(suite))
-    bounds = tuple(100 * b for b in interval(*records)) if records else None
-    return Score(label or row.method, cell_text(values, records), float(values.mean()), bounds)
+    bounds = interval(*records) if records else None
+    return Score(row.method, cell_text(values, records, bounds), float(values.mean()),
+                 tuple(100 * b for b in bounds) if bounds else None)
 
 
 def verdict(bounds: tuple[float, float] | None, floors: dict[str, tuple[float, float] | None]) -> str:
@@ -135,41 +137,35 @@ def attempts(results: str | Path, suite: str) -> list[Attempt]:
     return found
 
 
-def attempts_table(results: Path, suite: str) -> str | None:
-    """The markdown table of ``suite``'s kept presets, or None where fewer than two presets are kept."""
-    if len(_sources(Path(results), suite)) < 2:
-        return None
-    lines = [f"| Preset | Method | Training rows | Epochs | LR | Seeds | {score_column(suite)} | Majority class | "
-             "Best untrained | Verdict |", "|" + "---|" * 10]
-    for a in attempts(results, suite):
-        untrained = f"{a.untrained.label}: {a.untrained.text}" if a.untrained else MISSING
-        lines.append(f"| {a.preset} | {a.method} | {a.train_rows:,} | {a.epochs} | {a.lr} | {a.seeds} | "
-                     f"{a.score.text} | {a.majority.text if a.majority else MISSING} | {untrained} | {a.verdict} |")
-    return "\n".join(lines) + "\n"
-
-
 def attempt_suites(results: str | Path) -> list[str]:
     """The suites with more than one kept preset (the suite table's included)."""
     return [suite for suite in sorted(p.name for p in (Path(results) / "raw").glob("*") if p.is_dir())
             if len(_sources(Path(results), suite)) > 1]
 
 
-def write_attempts(results: str | Path = "results", tables: str | Path = "results/tables") -> list[Path]:
-    """``tables/<suite>-attempts.md`` for every suite with more than one kept preset."""
+def attempts_table(entries: list[Attempt], suite: str) -> str:
+    """The markdown table of a suite's entries (:func:`attempts`)."""
+    lines = [f"| Preset | Method | Training rows | Epochs | LR | Seeds | {score_column(suite)} | Majority class | "
+             "Best untrained | Verdict |", "|" + "---|" * 10]
+    for a in entries:
+        untrained = f"{a.untrained.label}: {a.untrained.text}" if a.untrained else MISSING
+        lines.append(f"| {a.preset} | {a.method} | {a.train_rows:,} | {a.epochs} | {a.lr} | {a.seeds} | "
+                     f"{a.score.text} | {a.majority.text if a.majority else MISSING} | {untrained} | {a.verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_attempts(entries: list[Attempt], suite: str, tables: str | Path = "results/tables") -> list[Path]:
+    """``tables/<suite>-attempts.md`` from a suite's entries (:func:`attempts`)."""
     from reft.files import atomic_write_text  # imports torch: only when asked
 
-    results, written = Path(results), []
-    for suite in attempt_suites(results):
-        table = attempts_table(results, suite)
-        text = (f"# What was tried: {suite}\n\n{table}\n"
-                "- One line per kept preset and trained method; the floors are that preset's own (its scored "
-                "rows). Cells: mean ± sd over seeds [95% bootstrap interval over the test examples] n = "
-                "examples scored. Verdict from the intervals alone: `above both` = above the majority class "
-                "and the best untrained row; `no difference` = overlapping one of them.\n" + GENERATED)
-        target = Path(tables) / f"{suite}-attempts.md"
-        atomic_write_text(target, text)
-        written.append(target)
-    return written
+    text = (f"# What was tried: {suite}\n\n{attempts_table(entries, suite)}\n"
+            "- One line per kept preset and trained method; the floors are that preset's own (its scored "
+            "rows). Cells: mean ± sd over seeds [95% bootstrap interval over the test examples] n = "
+            "examples scored. Verdict from the intervals alone: `above both` = above the majority class "
+            "and the best untrained row; `no difference` = overlapping one of them.\n" + GENERATED)
+    target = Path(tables) / f"{suite}-attempts.md"
+    atomic_write_text(target, text)
+    return [target]
 
 
 __all__ = ["Attempt", "KEPT", "Score", "attempt_suites", "attempts", "attempts_table", "kept_presets", "verdict", "write_attempts"]

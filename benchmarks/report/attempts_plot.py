@@ -1,7 +1,7 @@
 """The what-was-tried figure: each kept preset × trained method of a suite as a point at its training
 rows (log scale) and its average score, with its preset's own floors drawn under it.
 
-    write_attempt_plots("results", "results/plots")   # plots/<suite>-attempts.png and .svg
+    plot_attempts(attempts("results", "commonsense"), "commonsense", "results/plots/commonsense-attempts")
 
 Where nothing clears the floors this is the curve the README points at: how the score moved with
 more rows and more epochs, and how far the floors are. Points are coloured by method (the colours of
@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from benchmarks.report.attempts import Attempt, Score, attempt_suites, attempts, score_column
+from benchmarks.report.attempts import Attempt, Score, score_column
 from benchmarks.report.plots import method_color, save_figure
 from benchmarks.report.tables import MAJORITY, layout
 
@@ -86,10 +86,4 @@ def plot_attempts(entries: list[Attempt], suite: str, path: str | Path) -> list[
     return save_figure(figure, path)
 
 
-def write_attempt_plots(results: str | Path = "results", plots: str | Path = "results/plots") -> list[Path]:
-    """``plots/<suite>-attempts`` (PNG and SVG) for every suite with more than one kept preset."""
-    return [path for suite in attempt_suites(results)
-            for path in plot_attempts(attempts(results, suite), suite, Path(plots) / f"{suite}-attempts")]
-
-
-__all__ = ["plot_attempts", "write_attempt_plots"]
+__all__ = ["plot_attempts"]

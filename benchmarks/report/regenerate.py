@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.report.attempts import kept_presets, write_attempts
-from benchmarks.report.attempts_plot import write_attempt_plots
+from benchmarks.report.attempts import attempt_suites, attempts, kept_presets, write_attempts
+from benchmarks.report.attempts_plot import plot_attempts
 from benchmarks.report.curves import write_curves
 from benchmarks.report.headline import write_headline
 from benchmarks.report.judge_agreement import write_agreement
@@ -40,7 +40,9 @@ def regenerate(results: str | Path = "results") -> list[Path]:
     written += write_searches(results / "searches", results / "selections", tables, plots)
     for kept in kept_presets(results):  # a replaced preset's results, or one tried beside the suite table's
         written += write_tables(kept, tables, results / "selections", prefix=f"{kept.name}-")
-    written += write_attempts(results, tables) + write_attempt_plots(results, plots)
+    for suite in attempt_suites(results):  # each suite's kept presets side by side: a table and a figure
+        entries = attempts(results, suite)
+        written += write_attempts(entries, suite, tables) + plot_attempts(entries, suite, plots / f"{suite}-attempts")
     return written
 
 

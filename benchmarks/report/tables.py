@@ -226,9 +226,11 @@ def format_params(percent: float) -> str:
     return f"{percent:.3f}" if percent == 0 or percent >= 0.01 else f"{percent:.2g}"
 
 
-def cell_text(values: pd.Series | None, cells: list[Examples] | None = None) -> str:
+def cell_text(values: pd.Series | None, cells: list[Examples] | None = None,
+              bounds: tuple[float, float] | None = None) -> str:
     """``mean ± std over seeds [95% interval over test examples] n=examples scored``; the interval
-    and n where per-example records exist (``cells``: one, or the tasks an Avg averages)."""
+    and n where per-example records exist (``cells``: one, or the tasks an Avg averages; ``bounds``:
+    their interval where the caller has it already, so it is not bootstrapped twice)."""
     if values is None:
         return MISSING
     if values.isna().any():  # a metric that came out NaN (e.g. Pearson of constant predictions): named, not hidden
@@ -236,7 +238,7 @@ def cell_text(values: pd.Series | None, cells: list[Examples] | None = None) -> 
     mean = values.mean()
     text = f"{mean:.1f}" if len(values) < 2 else f"{mean:.1f} ± {values.std(ddof=1):.1f}"
     if cells:  # per-example records hold fractions (a win rate's: preferences in [0, 1])
-        low, high = interval(*cells)
+        low, high = bounds if bounds is not None else interval(*cells)
         text += f" [{100 * low:.1f}, {100 * high:.1f}] n={sum(cell.n for cell in cells):,d}"
     return text
 
