@@ -10,6 +10,7 @@
     reft select SPEC.yaml                     pick each method's setting from its dev runs only
     reft reproduce SUITE [--preset cpu|paper] [--quick]  a suite end to end (`make reproduce-SUITE`)
     reft collect RUN_DIR|SWEEP_ROOT ...       copy finished results into results/raw
+                                              (a re-scoring, RUN_DIR/evals/LABEL: into results/rescored)
     reft tables [--results DIR]               regenerate results/tables and results/plots from results/raw
     reft [--tasks-dir DIR] COMMAND ...        also the tasks in DIR/<suite>/<task>.yaml (your own; $REFT_TASKS_PATH)
     reft tasks                                list the registered tasks with versions
@@ -143,8 +144,9 @@ def command_collect(args) -> int:
 
     raw, selections = args.raw or RAW, args.selections or RAW.parent / "selections"
     for path in args.paths:
+        rescoring = Path(path).resolve().parent.name == "evals"  # `reft eval`'s: not a test-split result
         targets = (collect_sweep(path, out=raw, selections=selections) if Path(path, "final").is_dir()
-                   else [collect_result(path, raw)])
+                   else [collect_result(path, args.raw or RAW.parent / "rescored" if rescoring else raw)])
         for target in targets:
             print(f"  {target}")
     return 0

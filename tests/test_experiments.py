@@ -123,6 +123,25 @@ def test_commonsense_end_to_end_on_smollm2(tmp_path):
     assert run_record.job_type == "eval" and run_record.display_name.endswith("-eval-piqa")
     assert rescored["tasks"]["commonsense/piqa"]["n"] == 3
     assert len((directory / "evals/piqa/predictions/commonsense__piqa.jsonl").read_text().splitlines()) == 3
+    assert rescored["contamination"]["commonsense/piqa:test"]["ngram"] == 0
+
+    # re-scored on the rows it trained on (BoolQ's first 4 train rows; 6 scored): the re-scoring counts
+    # them, the collected record keeps each prediction, and the re-scored table sets it beside the majority
+    assert main(["eval", str(directory), "data.eval=[commonsense/boolq]", "data.eval_split=train",
+                 "data.eval_limit=6", "eval.max_new_tokens=4", "--label", "fit-train"]) == 0
+    fit = json.loads((directory / "evals/fit-train/result.json").read_text())
+    assert fit["contamination"]["commonsense/boolq:train"]["ngram"] == 4
+    assert main(["collect", str(directory / "evals/fit-train"), "--raw", str(tmp_path / "rescored")]) == 0
+    collected = json.loads((tmp_path / f"rescored/commonsense/{result['name']}__fit-train__seed42.json").read_text())
+    assert collected["rescored"] == "fit-train" and collected["method"]["name"] == "loreft"
+    assert "losses" not in collected["train"] and collected["train"]["steps"] == 3
+    assert len(collected["tasks"]["commonsense/boolq"]["examples"]["predicted"]) == 6
+    from benchmarks.report.rescored import write_rescored
+
+    [table] = write_rescored(tmp_path / "rescored", tmp_path / "tables")
+    [line] = [row for row in table.read_text().splitlines() if row.startswith(f"| {result['name']} ")]
+    cells = [cell.strip() for cell in line.strip("|").split("|")]
+    assert cells[1:7] == ["LoReFT", "42", "train", "BoolQ", "6", "4"]
 
 
 def test_glue_end_to_end_on_minilm_with_best_epoch(tmp_path, capsys):

@@ -76,9 +76,12 @@ def train_examples(config: ExperimentConfig) -> list:
         examples = [e for e, hit in zip(examples, sharing([e.prompt for e in examples], flagged)) if not hit]
 
 
-def contamination(config: ExperimentConfig) -> dict[str, dict]:
-    """How many examples of each scored set (``task:split``) occur among the training prompts (none
-    for a method that learns nothing from them)."""
-    if not get_method(split_spec(config.method)[0]).trains:
+def contamination(config: ExperimentConfig, trained: ExperimentConfig | None = None) -> dict[str, dict]:
+    """How many examples of each set ``config`` scores (``task:split``) occur among the training
+    prompts of ``trained`` (default: ``config`` itself; a re-scored run passes the config it trained
+    with, whose decontamination was against its own scored sets); none for a method that learns
+    nothing from them."""
+    trained = trained or config
+    if not get_method(split_spec(trained.method)[0]).trains:
         return {}
-    return contamination_report([e.prompt for e in train_examples(config)], scored_sets(config))
+    return contamination_report([e.prompt for e in train_examples(trained)], scored_sets(config))

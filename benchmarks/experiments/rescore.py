@@ -4,6 +4,11 @@ splits or decodings, written under ``RUN/evals/<label>/`` beside the run's own r
 A task changed since the run scored it (its fingerprint differs from the run's record) is refused
 unless ``allow_changed_task``: new scores of a changed template or extractor next to old ones would
 silently mix two versions of the task.
+
+The result records, like a training run's, how many of the scored rows are training rows
+(``contamination``: the run's training prompts against the re-scored sets). Scoring a run on its
+own training split is allowed, and is what that count is for: the rows it trained on beside
+held-out rows of the same tasks tell underfitting from overfitting (``benchmarks.report.rescored``).
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from baselines import load_method
 from reft.files import atomic_write_json
 from reft.pretrained import load_model, load_tokenizer
 
-from benchmarks.experiments.config import ExperimentConfig
+from benchmarks.experiments.config import ExperimentConfig, parse_experiment
+from benchmarks.experiments.examples import contamination
 from benchmarks.experiments.run import RunRefused, WandbLogger, _evaluate, _head_kwargs, environment
 from benchmarks.tasks import get_task
 
@@ -59,6 +65,9 @@ def evaluate_run(config: ExperimentConfig, run: Path, out: Path, allow_changed_t
     if not (run / "model" / "method.json").is_file():
         raise FileNotFoundError(f"{run / 'model'} holds no saved method: the run has not finished training")
     check_rescored_tasks(config, run, allow_changed_task)
+    recorded = run / "config.json"  # the rows the run trained on: its own config's, not the overrides'
+    trained = parse_experiment(json.loads(recorded.read_text()), str(recorded))
+    in_training = contamination(config, trained)  # the scored rows that are training rows (not refused)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "config.json", config.to_dict())
     tokenizer = load_tokenizer(config.model.name)
@@ -67,6 +76,7 @@ def evaluate_run(config: ExperimentConfig, run: Path, out: Path, allow_changed_t
     logger = WandbLogger(config, out, name=f"{config.run_name}-eval-{out.name}", job_type="eval")
     tasks = _evaluate(config, out, tokenizer, wrapped, logger)
     logger.finish({})
-    atomic_write_json(out / "result.json", {"run": str(run), "tasks": tasks, "config": config.to_dict(),
+    atomic_write_json(out / "result.json", {"run": str(run), "tasks": tasks, "contamination": in_training,
+                                            "config": config.to_dict(),
                                             "environment": environment(config)})
     return tasks

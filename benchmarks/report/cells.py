@@ -29,6 +29,12 @@ def _mode(values: list) -> object:
     return max(counts.values(), key=lambda item: item[0])[1]
 
 
+def majority_correct(gold: list) -> list[int]:
+    """Each example's correctness when every one gets the most frequent of ``gold``."""
+    constant = _mode(gold)
+    return [int(value == constant) for value in gold]
+
+
 def majority_cells(results: pd.DataFrame, columns: dict[str, str]) -> tuple[pd.DataFrame, dict[str, Examples]]:
     """The majority-class row of one suite's ``results``: per task and seed, the scored set's most
     frequent gold given to every example (the best any constant answer does, whatever the train
@@ -48,8 +54,7 @@ def majority_cells(results: pd.DataFrame, columns: dict[str, str]) -> tuple[pd.D
                 records[int(seed)] = {"ids": record["ids"], "answer": [constant] * len(record["gold"]),
                                       "gold": record["gold"]}
             else:
-                records[int(seed)] = {"ids": record["ids"],
-                                      "correct": [int(gold == constant) for gold in record["gold"]]}
+                records[int(seed)] = {"ids": record["ids"], "correct": majority_correct(record["gold"])}
         if records:
             cell = pool(metric, {seed: _numeric(record) for seed, record in records.items()})
             column = columns.get(task, task)

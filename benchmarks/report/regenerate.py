@@ -10,7 +10,9 @@ What it writes, from which folder of ``results``:
 * ``curves/``: learning curves (``curves.py``); ``selections/`` and ``searches/``: searches
   (``search_plots.py``, ``searches.py``);
 * ``previous/*`` and ``attempts/*``: each kept preset's own tables, and per suite what was tried
-  (``attempts.py``, ``attempts_plot.py``).
+  (``attempts.py``, ``attempts_plot.py``);
+* ``rescored/``: trained runs re-scored on the rows they trained on and on held-out rows
+  (``rescored.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from benchmarks.report.headline import write_headline
 from benchmarks.report.judge_agreement import write_agreement
 from benchmarks.report.plots import write_plots
 from benchmarks.report.publish import write_tables
+from benchmarks.report.rescored import write_rescored
 from benchmarks.report.search_plots import write_search_plots
 from benchmarks.report.searches import write_searches
 
@@ -37,6 +40,7 @@ def regenerate(results: str | Path = "results") -> list[Path]:
     written += write_agreement(results / "judges" / "raw", results / "judges", tables, plots)
     written += write_curves(results / "curves", tables, plots)
     written += write_search_plots(results / "selections", plots)
+    written += write_rescored(results / "rescored", tables)
     written += write_searches(results / "searches", results / "selections", tables, plots)
     for kept in kept_presets(results):  # a replaced preset's results, or one tried beside the suite table's
         written += write_tables(kept, tables, results / "selections", prefix=f"{kept.name}-")

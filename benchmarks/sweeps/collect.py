@@ -8,6 +8,11 @@ predictions, so intervals and paired tests (``benchmarks.report.stats``) regener
 corpus-level metric (MCC, Pearson) ``{ids, answer, gold}`` (the golds give the majority-class row);
 for AlpacaEval ``{ids, output, preference}`` (each output's text, and the offline judge's preference
 for it over the reference). Ids drop the task prefix (``validation:120``).
+
+A re-scoring (``reft eval RUN ...``, in ``RUN/evals/<label>/``) is collected the same way, with its
+run's identity (name, suite, seed, model, method, Params%, training record), ``rescored: <label>``
+and each example's prediction (``predicted``), as ``<out>/<suite>/<run name>__<label>__seed<seed>.json``;
+it belongs in its own folder (``results/rescored``), since tables report test splits only.
 """
 
 from __future__ import annotations
@@ -31,16 +36,36 @@ def collect_result(result_path: str | Path, out: str | Path = RAW) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: the run has not finished")
     result = json.loads(path.read_text())
+    rescored = path.parent.parent.name == "evals" and "name" not in result
+    if rescored:
+        result = rescored_result(path, result)
     for task, record in result["tasks"].items():
         if "examples" not in record and record.get("predictions"):
-            record["examples"] = example_record(task, record, path.parent / record["predictions"])
-    target = Path(out) / result["suite"] / f"{result['name']}__seed{result['seed']}.json"
+            record["examples"] = example_record(task, record, path.parent / record["predictions"], rescored)
+    name = f"{result['name']}__{result['rescored']}" if rescored else result["name"]
+    target = Path(out) / result["suite"] / f"{name}__seed{result['seed']}.json"
     atomic_write_json(target, result)
     return target
 
 
-def example_record(task: str, record: dict, predictions: Path) -> dict:
-    """The per-example record of one scored task from its predictions file (see the module docstring)."""
+#: what a re-scoring takes from its run's result
+RUN_IDENTITY = ("name", "suite", "seed", "model", "method", "params")
+
+
+def rescored_result(path: Path, result: dict) -> dict:
+    """A re-scoring's ``result.json`` (``RUN/evals/<label>/``) with its run's identity and training
+    record (less the per-step losses) and ``rescored: <label>``."""
+    run_result = path.parents[2] / "result.json"
+    if not run_result.is_file():
+        raise FileNotFoundError(f"{run_result} not found: {path} re-scored a run that has no result")
+    run = json.loads(run_result.read_text())
+    training = {key: value for key, value in run.get("train", {}).items() if key != "losses"}
+    return {**{key: run[key] for key in RUN_IDENTITY}, "train": training, **result, "rescored": path.parent.name}
+
+
+def example_record(task: str, record: dict, predictions: Path, with_predictions: bool = False) -> dict:
+    """The per-example record of one scored task from its predictions file (see the module docstring);
+    ``with_predictions`` adds each example's extracted answer (``predicted``) to a correctness record."""
     if not predictions.is_file():
         raise FileNotFoundError(f"{predictions} not found: the per-example record of {task} is built from it")
     rows = [json.loads(line) for line in predictions.read_text().splitlines() if line.strip()]
@@ -52,9 +77,10 @@ def example_record(task: str, record: dict, predictions: Path) -> dict:
     is_correct = METRICS[get_task(task).metric].is_correct
     if is_correct is None:  # AlpacaEval: the judge's preference for each output, and the output itself
         return judged_record(task, ids, rows, predictions.parent.parent)
-    return {"ids": ids, "gold": [row["gold"] for row in rows],
-            "correct": [int(row["correct"] if row["correct"] is not None
-                            else bool(is_correct(row["answer"], row["gold"]))) for row in rows]}
+    record = {"ids": ids, "gold": [row["gold"] for row in rows],
+              "correct": [int(row["correct"] if row["correct"] is not None
+                              else bool(is_correct(row["answer"], row["gold"]))) for row in rows]}
+    return {**record, "predicted": [row["answer"] for row in rows]} if with_predictions else record
 
 
 def judged_record(task: str, ids: list[str], rows: list[dict], run: Path) -> dict:
