@@ -140,13 +140,12 @@ def command_reproduce(args) -> int:
 
 
 def command_collect(args) -> int:
-    from benchmarks.sweeps.collect import RAW, collect_result, collect_sweep
+    from benchmarks.sweeps.collect import RAW, RESCORED, collect_result, collect_sweep
 
     raw, selections = args.raw or RAW, args.selections or RAW.parent / "selections"
     for path in args.paths:
-        rescoring = Path(path).resolve().parent.name == "evals"  # `reft eval`'s: not a test-split result
         targets = (collect_sweep(path, out=raw, selections=selections) if Path(path, "final").is_dir()
-                   else [collect_result(path, args.raw or RAW.parent / "rescored" if rescoring else raw)])
+                   else [collect_result(path, raw, args.rescored or RESCORED)])
         for target in targets:
             print(f"  {target}")
     return 0
@@ -325,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     collect.add_argument("--raw", help="where results go: RAW/<suite>/<run>__seed<seed>.json (default: the repo's "
                          "results/raw; a learning curve: results/curves/<sweep>)")
     collect.add_argument("--selections", help="where a sweep's selection record goes (default: results/selections)")
+    collect.add_argument("--rescored", help="where a re-scoring (RUN/evals/LABEL) goes (default: results/rescored)")
     collect.set_defaults(run=command_collect)
     tables = commands.add_parser("tables", help="regenerate results/tables and results/plots from results/raw")
     tables.add_argument("--results", default="results", help="folder holding raw/; tables/ and plots/ go there")

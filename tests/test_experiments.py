@@ -131,7 +131,9 @@ def test_commonsense_end_to_end_on_smollm2(tmp_path):
                  "data.eval_limit=6", "eval.max_new_tokens=4", "--label", "fit-train"]) == 0
     fit = json.loads((directory / "evals/fit-train/result.json").read_text())
     assert fit["contamination"]["commonsense/boolq:train"]["ngram"] == 4
-    assert main(["collect", str(directory / "evals/fit-train"), "--raw", str(tmp_path / "rescored")]) == 0
+    assert main(["collect", str(directory / "evals/fit-train/result.json"), "--raw", str(tmp_path / "raw"),
+                 "--rescored", str(tmp_path / "rescored")]) == 0
+    assert not (tmp_path / "raw").exists()  # a re-scoring never lands among the test-split results
     collected = json.loads((tmp_path / f"rescored/commonsense/{result['name']}__fit-train__seed42.json").read_text())
     assert collected["rescored"] == "fit-train" and collected["method"]["name"] == "loreft"
     assert "losses" not in collected["train"] and collected["train"]["steps"] == 3

@@ -14,6 +14,7 @@ held-out rows of the same tasks tell underfitting from overfitting (``benchmarks
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 from baselines import load_method
@@ -67,7 +68,11 @@ def evaluate_run(config: ExperimentConfig, run: Path, out: Path, allow_changed_t
     check_rescored_tasks(config, run, allow_changed_task)
     recorded = run / "config.json"  # the rows the run trained on: its own config's, not the overrides'
     trained = parse_experiment(json.loads(recorded.read_text()), str(recorded))
-    in_training = contamination(config, trained)  # the scored rows that are training rows (not refused)
+    try:  # the scored rows that are training rows (counted, not refused)
+        in_training = contamination(config, trained)
+    except FileNotFoundError as error:  # the run's training data is not here: score without the count
+        warnings.warn(f"{run}: training rows not counted among the scored rows ({error})")
+        in_training = None
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "config.json", config.to_dict())
     tokenizer = load_tokenizer(config.model.name)

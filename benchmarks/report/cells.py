@@ -29,6 +29,11 @@ def _mode(values: list) -> object:
     return max(counts.values(), key=lambda item: item[0])[1]
 
 
+def majority_answer(gold: list) -> object:
+    """The most frequent of ``gold``: the majority class's one answer."""
+    return _mode(gold)
+
+
 def majority_correct(gold: list) -> list[int]:
     """Each example's correctness when every one gets the most frequent of ``gold``."""
     constant = _mode(gold)

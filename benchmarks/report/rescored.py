@@ -11,12 +11,15 @@ scores there has learnt the label prior, not the examples.
     write_rescored("results/rescored", "results/tables")   # tables/<suite>-rescored.md
 
 One line per re-scored run × split × task: n, how many of the scored rows are training rows (the
-re-scoring's own contamination count: the prompt, or most of its word 8-grams, among the training
-prompts; with several training tasks the exact count misses rows whose template differs), the run's accuracy with its 95%
-interval, the majority-class accuracy on the same rows, run − majority with its paired bootstrap
-interval and McNemar p, and how often the run gave its most frequent answer. Reading: ``above
-majority`` / ``below majority`` where p < 0.05, ``majority answer on every example`` where the run
-and the majority class score every example alike, else ``no difference``.
+re-scoring's own contamination count: the prompt, or at least half of its word 8-grams, among the
+training prompts; the n-gram count, since with several training tasks the templates differ and the
+exact one misses them), the run's accuracy with its 95% interval, the majority-class accuracy on the
+same rows, run − majority with its paired bootstrap interval and McNemar p, and how often the run
+gave its most frequent answer. Reading: ``above majority`` / ``below majority`` where p < 0.05;
+``majority answer on every example`` where the run gave every row the majority answer; ``scored
+alike on every example`` where it scored each row as the majority answer does without giving it
+everywhere; else ``no difference`` (not detectably better or worse). A task without per-example
+correctness (a corpus metric, a judged win rate) or with no rows gets a line of ``—``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.report.cells import majority_correct
+from benchmarks.report.cells import majority_answer, majority_correct
 from benchmarks.report.headline import SIGNIFICANCE, identical
 from benchmarks.report.stats import difference_interval, interval, paired_test, pool
 from benchmarks.report.tables import GENERATED, METHOD_LABELS, MISSING, layout
@@ -43,32 +46,35 @@ def _percent_cell(cell) -> str:
 
 def rescored_line(result: dict, task: str, record: dict) -> dict:
     """One table line: a re-scored run's task against the majority class on the same rows."""
-    examples = record["examples"]
-    if "correct" not in examples:
-        raise ValueError(f"{result['name']} ({result['rescored']}): {task} has no per-example correctness "
-                         "(re-scored tables cover accuracy-scored tasks)")
-    seed = int(result["seed"])
-    run = pool("accuracy", {seed: examples})
-    majority = pool("accuracy", {seed: {"ids": examples["ids"], "correct": majority_correct(examples["gold"])}})
+    line = {"Run": result["name"], "Method": METHOD_LABELS.get(result["method"]["name"], result["method"]["name"]),
+            "Seed": int(result["seed"]), "Split": record["split"], "Task": layout(result["suite"]).columns.get(task, task),
+            "n": f"{record['n']:,d}"}
+    overlap = (result.get("contamination") or {}).get(f"{task}:{record['split']}")
+    line["Trained on"] = MISSING if overlap is None else f"{overlap['ngram']:,d}"
+    examples = record.get("examples", {})
+    if "correct" not in examples or not examples["correct"]:
+        return {**{column: MISSING for column in COLUMNS}, **line, "Reading": "no per-example correctness"}
+    run = pool("accuracy", {line["Seed"]: examples})
+    majority = pool("accuracy", {line["Seed"]: {"ids": examples["ids"],
+                                                "correct": majority_correct(examples["gold"])}})
     test = paired_test(run, majority)
     low, high = (100 * x for x in difference_interval(run, majority))
-    same = identical(run, majority)
-    if same:
+    predicted = [str(answer) for answer in examples.get("predicted", [])]
+    if predicted and set(predicted) == {str(majority_answer(examples["gold"]))}:
         reading = "majority answer on every example"
+    elif identical(run, majority):
+        reading = "scored alike on every example"
     elif test.p_value < SIGNIFICANCE:
         reading = "above majority" if test.difference > 0 else "below majority"
     else:
         reading = "no difference"
-    overlap = result.get("contamination", {}).get(f"{task}:{record['split']}")
-    answer, count = Counter(map(str, examples.get("predicted", []))).most_common(1)[0] if examples.get("predicted") \
-        else (None, 0)
-    return {"Run": result["name"], "Method": METHOD_LABELS.get(result["method"]["name"], result["method"]["name"]),
-            "Seed": seed, "Split": record["split"], "Task": layout(result["suite"]).columns.get(task, task),
-            "n": f"{record['n']:,d}", "Trained on": MISSING if overlap is None else f"{overlap['ngram']:,d}",
-            "Accuracy [95%]": _percent_cell(run), "Majority class [95%]": _percent_cell(majority),
+    frequent = MISSING
+    if predicted:
+        answer, count = Counter(predicted).most_common(1)[0]
+        frequent = f"{answer!r}: {count:,d} of {len(predicted):,d}"
+    return {**line, "Accuracy [95%]": _percent_cell(run), "Majority class [95%]": _percent_cell(majority),
             "Run − majority [95%]": f"{100 * test.difference:+.1f} [{low:+.1f}, {high:+.1f}]",
-            "p": "<0.001" if test.p_value < 0.001 else f"{test.p_value:.3f}",
-            "Most frequent answer": MISSING if answer is None else f"{answer!r}: {count:,d} of {record['n']:,d}",
+            "p": "<0.001" if test.p_value < 0.001 else f"{test.p_value:.3f}", "Most frequent answer": frequent,
             "Reading": reading}
 
 
@@ -103,9 +109,10 @@ def write_rescored(root: str | Path = "results/rescored", out: str | Path = "res
                 "training prompts (the re-scoring's contamination count: the normalised prompt, or at least half "
                 "its word 8-grams, found there).\n"
                 "- Majority class: every row given the most frequent gold answer of these rows. Run − majority: "
-                "paired percentile bootstrap interval (2,000 resamples) and exact McNemar p on the same rows. A run "
-                "that scores its own training rows no better than the majority class has not fitted them: it "
-                "learnt the answer format and the label prior.\n" + GENERATED)
+                "paired percentile bootstrap interval (2,000 resamples) and exact McNemar p on the same rows; "
+                "p ≥ 0.05 reads as no difference (not detectably better or worse: the interval says by how much "
+                "it could be). A run not detectably better than the majority class on rows it trained on has not "
+                "fitted them beyond the answer format and the label prior.\n" + GENERATED)
         target = Path(out) / f"{folder.name}-rescored.md"
         atomic_write_text(target, text)
         written.append(target)

@@ -27,10 +27,12 @@ from benchmarks.sweeps.select import merged_selection
 from reft.files import atomic_write_json
 
 RAW = Path(__file__).resolve().parents[2] / "results" / "raw"
+RESCORED = RAW.parent / "rescored"
 
 
-def collect_result(result_path: str | Path, out: str | Path = RAW) -> Path:
-    """Copy one run's result (a ``result.json`` or its run directory) into ``out``."""
+def collect_result(result_path: str | Path, out: str | Path = RAW, rescored_out: str | Path = RESCORED) -> Path:
+    """Copy one run's result (a ``result.json`` or its run directory) into ``out``; a re-scoring's
+    (``RUN/evals/<label>``) into ``rescored_out``, never among the test-split results."""
     path = Path(result_path)
     path = path / "result.json" if path.is_dir() else path
     if not path.is_file():
@@ -38,6 +40,7 @@ def collect_result(result_path: str | Path, out: str | Path = RAW) -> Path:
     result = json.loads(path.read_text())
     rescored = path.parent.parent.name == "evals" and "name" not in result
     if rescored:
+        out = rescored_out
         result = rescored_result(path, result)
     for task, record in result["tasks"].items():
         if "examples" not in record and record.get("predictions"):
