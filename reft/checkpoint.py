@@ -75,9 +75,10 @@ class TrainingCheckpoint:
         return bool(self.steps())
 
     def save(self, model: nn.Module, optimizer, scheduler, step: int, losses: list[float],
-             selection: "BestEpoch") -> None:
-        """Write the checkpoint of ``step``. Every process calls it (sharded tensors are gathered
-        whole, a collective); the first process writes."""
+             selection: "BestEpoch", seconds: float | None = None) -> None:
+        """Write the checkpoint of ``step``; ``seconds``: the training wall time that produced it, over
+        every process that trained this run (None: not known). Every process calls it (sharded
+        tensors are gathered whole, a collective); the first process writes."""
         tensors = {f"param.{n}": whole(p) for n, p in model.named_parameters() if p.requires_grad}
         tensors.update({f"best.{n}": whole(t) for n, t in selection.state.items()})
         opt = optimizer.state_dict()
@@ -97,7 +98,8 @@ class TrainingCheckpoint:
         with atomic_directory(self.directory / f"step-{step:08d}") as tmp:
             atomic_save_tensors(tmp / "state.safetensors", tensors)
             atomic_write_json(tmp / "trainer_state.json", {
-                "step": step, "losses": losses, "optimizer": opt_meta, "scheduler": scheduler.state_dict(),
+                "step": step, "losses": losses, "train_seconds": seconds, "optimizer": opt_meta,
+                "scheduler": scheduler.state_dict(),
                 "epoch_scores": selection.scores, "best_epoch": selection.best_epoch,
                 "rng_python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
                 "rng_numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
@@ -127,8 +129,10 @@ class TrainingCheckpoint:
                                     f"{manifest.get('step')}")
         return meta
 
-    def load(self, model: nn.Module, optimizer, scheduler, selection: "BestEpoch") -> tuple[int, list[float]]:
-        """Restore the newest good checkpoint; returns (step, losses), (0, []) when none is good."""
+    def load(self, model: nn.Module, optimizer, scheduler,
+             selection: "BestEpoch") -> tuple[int, list[float], float | None]:
+        """Restore the newest good checkpoint; returns (step, losses, training seconds so far: None
+        from a checkpoint that did not record them), (0, [], 0.0) when none is good."""
         for path in self.steps():
             try:
                 meta = self.verify(path)
@@ -137,10 +141,10 @@ class TrainingCheckpoint:
                 self.log(f"checkpoint {path} is damaged ({error}); passing over it (delete it to silence this)")
                 continue
             self._restore(meta, tensors, model, optimizer, scheduler, selection)
-            return meta["step"], meta["losses"]
+            return meta["step"], meta["losses"], meta.get("train_seconds")
         if self.steps():
             self.log(f"no good checkpoint in {self.directory}: training starts from step 0")
-        return 0, []
+        return 0, [], 0.0
 
     @staticmethod
     def _restore(meta: dict, tensors: dict, model: nn.Module, optimizer, scheduler, selection: "BestEpoch") -> None:

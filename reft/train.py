@@ -94,10 +94,13 @@ class TrainingConfig:
 class TrainResult:
     steps: int
     losses: list[float]  # mean loss of each optimizer step
-    seconds: float
+    seconds: float  # this process's training wall time
     resumed_from: int = 0
     epoch_scores: list[float] = field(default_factory=list)  # ``evaluate`` after each epoch, if given
     best_epoch: int | None = None  # 1-based epoch whose parameters the model ends with
+    # the training wall time of every process that trained the run (those before a resumption
+    # counted up to the checkpoint it resumed from); None when that checkpoint did not record it
+    total_seconds: float | None = None
 
 
 class TrainingFailed(RuntimeError):
@@ -221,9 +224,9 @@ def train(model: nn.Module, dataset: Dataset, collate: Callable, config: Trainin
     optimizer = make_optimizer(parameter_groups(model, config.weight_decay, config.decay_interventions), config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config.schedule, warmup, total))
     checkpoint = TrainingCheckpoint(Path(config.output_dir) / "checkpoint") if config.output_dir else None
-    step, losses, selection = 0, [], BestEpoch()
+    step, losses, selection, before = 0, [], BestEpoch(), 0.0  # before: training seconds of earlier processes
     if checkpoint and config.resume and checkpoint.exists():
-        step, losses = checkpoint.load(model, optimizer, scheduler, selection)
+        step, losses, before = checkpoint.load(model, optimizer, scheduler, selection)
     resumed_from = step
     trainable = [p for group in optimizer.param_groups for p in group["params"]]
     if config.gradient_checkpointing:
@@ -275,7 +278,8 @@ def train(model: nn.Module, dataset: Dataset, collate: Callable, config: Trainin
                 if log:
                     log({"step": step, "epoch": step / steps_per_epoch, "dev_score": selection.scores[-1]})
             if checkpoint and config.save_every and (step % config.save_every == 0 or step == total):
-                checkpoint.save(model, optimizer, scheduler, step, losses, selection)  # the first process writes
+                so_far = None if before is None else before + time.perf_counter() - start
+                checkpoint.save(model, optimizer, scheduler, step, losses, selection, so_far)  # the first process writes
                 distributed.barrier()
             if on_epoch is not None and evaluate is not None and (step % steps_per_epoch == 0 or step == total):
                 on_epoch(len(selection.scores), selection.scores[-1])
@@ -290,5 +294,6 @@ def train(model: nn.Module, dataset: Dataset, collate: Callable, config: Trainin
     if selection.best_epoch is not None:
         selection.restore(model)
     model.eval()
-    return TrainResult(step, losses, time.perf_counter() - start, resumed_from, selection.scores,
-                       selection.best_epoch)
+    seconds = time.perf_counter() - start
+    return TrainResult(step, losses, seconds, resumed_from, selection.scores, selection.best_epoch,
+                       None if before is None else before + seconds)

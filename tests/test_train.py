@@ -42,6 +42,8 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path):
     resumed_model, resumed = run(tmp_path / "b")
     assert resumed.resumed_from == 3 and whole.steps == resumed.steps == 6  # 6 epochs · ⌊3 batches / 2⌋
     assert resumed.losses == whole.losses
+    # the training time counts the interrupted process's too (up to the checkpoint it resumed from)
+    assert whole.total_seconds == whole.seconds and resumed.total_seconds > resumed.seconds > 0
     for (name, a), (_, b) in zip(whole_model.interventions.state_dict().items(),
                                  resumed_model.interventions.state_dict().items()):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)

@@ -188,6 +188,7 @@ def _train(config: ExperimentConfig, directory: Path, tokenizer, logger, on_epoc
     if params.trainable and result.steps == 0:
         raise RunRefused(f"{config.run_name}: training made no optimizer step; the run is not complete")
     record = {"steps": result.steps if result else 0, "seconds": result.seconds if result else 0.0,
+              "total_seconds": result.total_seconds if result else 0.0,
               "losses": result.losses if result else [], "resumed_from": result.resumed_from if result else 0,
               "epoch_scores": result.epoch_scores if result else [],
               "best_epoch": result.best_epoch if result else None, "examples": len(dataset),

@@ -94,7 +94,7 @@ def load_results(root: str | Path = "results/raw") -> pd.DataFrame:
     rows = [row for path in sorted(root.glob("*/*.json")) for row in _result_rows(path)]
     return pd.DataFrame(rows, columns=["suite", "model", "method", "seed", "task", "metric", "value", "score",
                                        "params_percent", "n", "version", "fingerprint", "split", "judge",
-                                       "judge_agreement", "comparable_with_paper", "name", "file", "train_seconds", "eval_seconds", "examples",
+                                       "judge_agreement", "comparable_with_paper", "name", "file", "train_seconds", "train_seconds_partial", "eval_seconds", "examples",
                                        "train_rows"])
 
 
@@ -137,11 +137,21 @@ def _result_rows(path: Path) -> list[dict]:
                      "judge": metrics.get("judge"), "judge_agreement": metrics.get("judge_agreement"),
                      "comparable_with_paper": metrics.get("comparable_with_paper"),
                      "name": result["name"], "file": str(path),
-                     "train_seconds": float(result["train"].get("seconds") or 0.0),
+                     **_training_seconds(result["train"]),
                      "eval_seconds": float(record.get("seconds") or 0.0),
                      "examples": record.get("examples"),  # a run that made no step trained on no rows
                      "train_rows": result["train"].get("examples") if result["train"].get("steps") else None})
     return rows
+
+
+def _training_seconds(train: dict) -> dict:
+    """A run's training wall time over all its processes (``total_seconds``); where it resumed from
+    a checkpoint that did not record the time before, only its last process's (``seconds``), marked
+    partial: a lower bound."""
+    if train.get("total_seconds") is not None:
+        return {"train_seconds": float(train["total_seconds"]), "train_seconds_partial": False}
+    return {"train_seconds": float(train.get("seconds") or 0.0),
+            "train_seconds_partial": bool(train.get("resumed_from"))}
 
 
 # ---------------------------------------------------------------- aggregation
@@ -156,6 +166,7 @@ class Row:
     examples: dict[str, Examples] = field(default_factory=dict)  # column → pooled per-example record
     names: tuple[str, ...] = ()   # the runs behind the row (their sweeps' selection records give its tuning)
     seconds: float = 0.0          # the row's own runs: train + eval wall seconds, all seeds
+    partial_seconds: bool = False  # a run resumed without the earlier processes' time: seconds is a lower bound
 
 
 def table_rows(df: pd.DataFrame, suite: str) -> list[Row]:
@@ -187,10 +198,12 @@ def table_rows(df: pd.DataFrame, suite: str) -> list[Row]:
         scores = group.pivot(index="seed", columns="task", values="score")
         examples = {spec.columns.get(task, task): cell for task, by_task in group.groupby("task")
                     if (cell := pooled(by_task)) is not None}
-        seconds = group.drop_duplicates(["name", "seed"])["train_seconds"].sum() + group["eval_seconds"].sum()
+        runs = group.drop_duplicates(["name", "seed"])
+        seconds = runs["train_seconds"].sum() + group["eval_seconds"].sum()
         rows.append(_with_average(spec, Row(model, method, float(group["params_percent"].mean()),
                                             scores.rename(columns=spec.columns), examples,
-                                            tuple(sorted(group["name"].unique())), float(seconds)), tasks))
+                                            tuple(sorted(group["name"].unique())), float(seconds),
+                                            bool(runs["train_seconds_partial"].any())), tasks))
     order = list(METHOD_LABELS.values())
     rows = sorted(rows, key=lambda r: (r.model, order.index(r.method) if r.method in order else len(order),
                                        r.method))
@@ -272,7 +285,8 @@ def suite_table(df: pd.DataFrame, suite: str, budgets: dict[str, dict] | None = 
         spent = row_budget(row.names, budgets)
         cost[id(row)] = dict(zip(TUNING_COLUMNS, (MISSING, MISSING, MISSING) if row.method == MAJORITY else
                                  (MISSING if spent is None else spent["trials"],
-                                  hours(None if spent is None else spent["seconds"]), hours(row.seconds))))
+                                  hours(None if spent is None else spent["seconds"]),
+                                  ("≥ " if row.partial_seconds else "") + hours(row.seconds))))
     records = [{"Model": row.model, "Method": row.method, "Params%": format_params(row.params_percent),
                 **cost.get(id(row), {}),
                 **{c: cell_text(row.scores.get(c), cell_records(row, c, spec)) for c in columns}, "Seeds": len(row.scores)}
@@ -366,9 +380,13 @@ def table_notes(df: pd.DataFrame, suite: str) -> list[str]:
                      + ". The metric is undefined for these runs' predictions (e.g. a constant prediction); "
                      "a row's Avg is NaN where a task is.")
     runs = results.drop_duplicates(["name", "seed"])
-    notes.append(f"Compute: {len(runs)} runs; training {runs['train_seconds'].sum() / 60:.0f} min and evaluation "
-                 f"{results['eval_seconds'].sum() / 60:.0f} min in all, as recorded in the results (wall time "
-                 "of each run's own process).")
+    partial = int(runs["train_seconds_partial"].sum())
+    notes.append(f"Compute: {len(runs)} runs; training {'at least ' if partial else ''}"
+                 f"{runs['train_seconds'].sum() / 60:.0f} min and evaluation {results['eval_seconds'].sum() / 60:.0f} "
+                 "min in all, as recorded in the results (wall time of the runs' processes"
+                 + (f"; {partial} run(s) resumed after a kill from a checkpoint that did not record the training time "
+                    "before it, so their training counts only the last process: ≥ in Final h" if partial else "")
+                 + ").")
     judges = sorted(j for j in results["judge"].dropna().unique())
     if judges:
         agreements = {r.judge: r.judge_agreement for r in results.itertuples() if isinstance(r.judge_agreement, dict)}
