@@ -47,7 +47,7 @@ def _percent_cell(cell) -> str:
 def rescored_line(result: dict, task: str, record: dict) -> dict:
     """One table line: a re-scored run's task against the majority class on the same rows."""
     line = {"Run": result["name"], "Method": METHOD_LABELS.get(result["method"]["name"], result["method"]["name"]),
-            "Seed": int(result["seed"]), "Split": record["split"], "Task": layout(result["suite"]).columns.get(task, task),
+            "Seed": int(result["seed"]), "Split": record["split"], "Task": layout(result["suite"]).columns.get(task, task.split("/")[-1]),
             "n": f"{record['n']:,d}"}
     overlap = (result.get("contamination") or {}).get(f"{task}:{record['split']}")
     line["Trained on"] = MISSING if overlap is None else f"{overlap['ngram']:,d}"
