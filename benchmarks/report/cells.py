@@ -36,7 +36,7 @@ def majority_answer(gold: list) -> object:
 
 def majority_correct(gold: list) -> list[int]:
     """Each example's correctness when every one gets the most frequent of ``gold``."""
-    constant = _mode(gold)
+    constant = majority_answer(gold)
     return [int(value == constant) for value in gold]
 
 

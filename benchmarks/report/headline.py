@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.report.comparisons import paired_cells_of
+from benchmarks.report.publish import markdown_table
 from benchmarks.report.stats import Examples, difference_interval, paired_cells, paired_test
 from benchmarks.report.tables import GENERATED, format_params, layout, load_results, table_rows
 
@@ -76,9 +77,7 @@ def write_headline(root: str | Path = "results/raw", out: str | Path = "results/
     table = headline_table(load_results(root))
     if table.empty:
         return []
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(map(str, values)) + " |" for values in table.itertuples(index=False)]
-    text = ("# Does ReFT match LoRA? LoReFT against LoRA, every suite\n\n" + "\n".join(lines) + "\n\n"
+    text = ("# Does ReFT match LoRA? LoReFT against LoRA, every suite\n\n" + markdown_table(table) + "\n"
             "- Same model, same test examples (seed and id), each suite's own table rows. Scores in % (MCC and "
             "Pearson × 100; win rate against text-davinci-003 for instruction following). All (pooled): the "
             "suite's per-example correctness over its tasks as one sample (corpus metrics left out).\n"

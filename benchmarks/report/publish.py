@@ -18,7 +18,8 @@ from benchmarks.report.tables import (GENERATED, MISSING, format_params, layout,
                                       paper_comparison, suite_table, table_notes)
 
 
-def _markdown(table: pd.DataFrame) -> str:
+def markdown_table(table: pd.DataFrame) -> str:
+    """A table as markdown: its columns as the header, each cell as ``str`` gives it."""
     lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
     lines += ["| " + " | ".join(map(str, row)) + " |" for row in table.itertuples(index=False)]
     return "\n".join(lines) + "\n"
@@ -69,7 +70,7 @@ def write_tables(root: str | Path = "results/raw", out: str | Path = "results/ta
         table, notes = suite_table(df, suite, budgets), table_notes(df, suite) + ([TUNING_NOTE] if budgets else [])
         footer = "\n" + "".join(f"- {note}\n" for note in notes) + GENERATED
         paths = {ext: out / f"{prefix}{suite}{ext}" for ext in (".md", ".tex", ".csv")}
-        paths[".md"].write_text(f"# {layout(suite).title}\n\n{_markdown(table)}{paired_block(df, suite)}"
+        paths[".md"].write_text(f"# {layout(suite).title}\n\n{markdown_table(table)}{paired_block(df, suite)}"
                                      f"{head_to_head_block(df, suite)}{footer}")
         paths[".tex"].write_text(table.style.hide(axis="index").format(escape="latex")
                                  .format_index(escape="latex", axis=1)
@@ -77,7 +78,7 @@ def write_tables(root: str | Path = "results/raw", out: str | Path = "results/ta
         table.to_csv(paths[".csv"], index=False)
         paths["_vs_paper"] = out / f"{prefix}{suite}_vs_paper.md"
         paths["_vs_paper"].write_text(f"# {layout(suite).title}: ours next to the paper\n\n{_paper_note(df, suite)}"
-                                      f"\n\n{_markdown(_shown(paper_comparison(df, suite)))}{footer}")
+                                      f"\n\n{markdown_table(_shown(paper_comparison(df, suite)))}{footer}")
         written += paths.values()
     return written
 

@@ -32,7 +32,8 @@ import pandas as pd
 
 from benchmarks.report.cells import majority_answer, majority_correct
 from benchmarks.report.headline import SIGNIFICANCE, identical
-from benchmarks.report.stats import difference_interval, interval, paired_test, pool
+from benchmarks.report.publish import markdown_table
+from benchmarks.report.stats import difference_interval, interval, paired_test, point, pool
 from benchmarks.report.tables import GENERATED, METHOD_LABELS, MISSING, layout
 
 COLUMNS = ["Run", "Method", "Seed", "Split", "Task", "n", "Trained on", "Accuracy [95%]", "Majority class [95%]",
@@ -41,14 +42,14 @@ COLUMNS = ["Run", "Method", "Seed", "Split", "Task", "n", "Trained on", "Accurac
 
 def _percent_cell(cell) -> str:
     low, high = interval(cell)
-    return f"{100 * cell.correct.mean():.1f} [{100 * low:.1f}, {100 * high:.1f}]"
+    return f"{100 * point(cell):.1f} [{100 * low:.1f}, {100 * high:.1f}]"
 
 
 def rescored_line(result: dict, task: str, record: dict) -> dict:
     """One table line: a re-scored run's task against the majority class on the same rows."""
     line = {"Run": result["name"], "Method": METHOD_LABELS.get(result["method"]["name"], result["method"]["name"]),
-            "Seed": int(result["seed"]), "Split": record["split"], "Task": layout(result["suite"]).columns.get(task, task.split("/")[-1]),
-            "n": f"{record['n']:,d}"}
+            "Seed": int(result["seed"]), "Split": record["split"],
+            "Task": layout(result["suite"]).columns.get(task, task.split("/")[-1]), "n": f"{record['n']:,d}"}
     overlap = (result.get("contamination") or {}).get(f"{task}:{record['split']}")
     line["Trained on"] = MISSING if overlap is None else f"{overlap['ngram']:,d}"
     examples = record.get("examples", {})
@@ -99,11 +100,9 @@ def write_rescored(root: str | Path = "results/rescored", out: str | Path = "res
         table = rescored_table(root, folder.name)
         if table.empty:
             continue
-        lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-        lines += ["| " + " | ".join(map(str, values)) + " |" for values in table.itertuples(index=False)]
         title = layout(folder.name).title.split(" (")[0]
         text = (f"# {title}: trained runs re-scored on the rows they trained on and on held-out rows\n\n"
-                + "\n".join(lines) + "\n\n"
+                + markdown_table(table) + "\n"
                 "- Each line: one run re-scored (`reft eval`) on the first n rows of a task's split, the same decoding "
                 "and extraction as its test scores. Trained on: how many of those n prompts are among the run's "
                 "training prompts (the re-scoring's contamination count: the normalised prompt, or at least half "
